@@ -1,0 +1,75 @@
+//! Generates the OpenSSL provider ABI bindings (`src/ffi/sys.rs` includes them) and compiles the
+//! one C helper that builds a `va_list` for `core_vset_error`.
+//!
+//! The include path and version come from openssl-sys (`DEP_OPENSSL_*`), so bindgen reads the same
+//! headers the crate links against.
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo::rerun-if-changed=include/wrapper.h");
+    println!("cargo::rerun-if-changed=src/ffi/err_shim.c");
+    println!("cargo::rustc-check-cfg=cfg(ossl_v320, ossl_v340, ossl_v350)");
+
+    let include = env::var_os("DEP_OPENSSL_INCLUDE").map(PathBuf::from);
+    if let Ok(version) = env::var("DEP_OPENSSL_VERSION_NUMBER") {
+        let number = u64::from_str_radix(&version, 16).unwrap_or(0);
+        for (cfg, min) in [
+            ("ossl_v320", 0x3020_0000_u64),
+            ("ossl_v340", 0x3040_0000),
+            ("ossl_v350", 0x3050_0000),
+        ] {
+            if number >= min {
+                println!("cargo::rustc-cfg={cfg}");
+            }
+        }
+    }
+
+    let mut builder = bindgen::Builder::default()
+        .header("include/wrapper.h")
+        .allowlist_item("OSSL_FUNC_.*|OSSL_OP_.*|OSSL_KEYMGMT_SELECT_.*|OSSL_OBJECT_.*")
+        .allowlist_type(
+            "OSSL_(DISPATCH|ALGORITHM|ITEM|CORE_HANDLE|PASSPHRASE_CALLBACK|CALLBACK|provider_init_fn)",
+        )
+        .allowlist_var(
+            "OSSL_(PKEY|SIGNATURE|STORE|PROV|OBJECT|ALG|ENCODER|DECODER|CAPABILITY|PASSPHRASE)_PARAM_.*",
+        )
+        .allowlist_var("OSSL_PARAM_(INTEGER|UNSIGNED_INTEGER|REAL|UTF8_STRING|OCTET_STRING|UTF8_PTR|OCTET_PTR)")
+        .allowlist_var("OSSL_PARAM_UNMODIFIED|OSSL_PROV_(NAME|PARAM)_.*|OSSL_PKEY_RSA_PAD_MODE_.*")
+        .allowlist_var("OSSL_PKEY_EC_.*|OSSL_DIGEST_NAME_.*|OSSL_PKEY_PARAM_.*")
+        .allowlist_function("OSSL_LIB_CTX_new_child|OSSL_LIB_CTX_new_from_dispatch")
+        .allowlist_function(
+            "OSSL_PARAM_(locate|locate_const|modified|set_(int|uint|size_t|utf8_string|utf8_ptr|octet_string|BN)|get_(int|int64|uint|size_t|utf8_string_ptr|octet_string_ptr))",
+        )
+        .blocklist_type("OSSL_PARAM|ossl_param_st|OSSL_LIB_CTX|ossl_lib_ctx_st|BIGNUM|bignum_st")
+        .raw_line("pub use openssl_sys::{BIGNUM, OSSL_LIB_CTX};")
+        .raw_line("pub use openssl_sys::OSSL_PARAM;")
+        .default_macro_constant_type(bindgen::MacroTypeVariation::Signed)
+        .generate_cstr(true)
+        .layout_tests(true)
+        .formatter(bindgen::Formatter::Prettyplease)
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
+    if let Some(dir) = &include {
+        builder = builder.clang_arg(format!("-I{}", dir.display()));
+    }
+    let bindings = match builder.generate() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("bindgen failed on include/wrapper.h: {e} (is libclang-dev installed?)");
+            std::process::exit(1);
+        }
+    };
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
+    if let Err(e) = bindings.write_to_file(out.join("ossl_bindings.rs")) {
+        eprintln!("cannot write bindings: {e}");
+        std::process::exit(1);
+    }
+
+    let mut shim = cc::Build::new();
+    shim.file("src/ffi/err_shim.c").warnings(true);
+    if let Some(dir) = &include {
+        shim.include(dir);
+    }
+    shim.compile("pkcs11_ossl_err_shim");
+}
