@@ -1,0 +1,827 @@
+//! Typed provider configuration, read from the provider section of `openssl.cnf`.
+//!
+//! The key names and their values are those of latchset/pkcs11-provider
+//! (`docs/provider-pkcs11.7.md`), so an existing `openssl.cnf` works unchanged; see the
+//! "Config keys" table in DESIGN.md. The module is pure: the FFI layer asks the core for
+//! every name in [`Config::KEYS`] (`OSSL_FUNC_core_get_params`, provider-base(7)) and hands
+//! the raw strings to [`Config::from_lookup`]. The only I/O is reading a PIN file named by
+//! `pkcs11-module-token-pin = file:/path`.
+//!
+//! A PIN never appears in an error message, in `Debug` output or in a log line.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+
+use zeroize::Zeroizing;
+
+const MODULE_PATH: &str = "pkcs11-module-path";
+const INIT_ARGS: &str = "pkcs11-module-init-args";
+const TOKEN_PIN: &str = "pkcs11-module-token-pin";
+const LOGIN_BEHAVIOR: &str = "pkcs11-module-login-behavior";
+const LOAD_BEHAVIOR: &str = "pkcs11-module-load-behavior";
+const CACHE_PINS: &str = "pkcs11-module-cache-pins";
+const CACHE_KEYS: &str = "pkcs11-module-cache-keys";
+const CACHE_SESSIONS: &str = "pkcs11-module-cache-sessions";
+const QUIRKS: &str = "pkcs11-module-quirks";
+const BLOCK_OPERATIONS: &str = "pkcs11-module-block-operations";
+const ALLOW_EXPORT: &str = "pkcs11-module-allow-export";
+const ENCODE_PROVIDER_URI_TO_PEM: &str = "pkcs11-module-encode-provider-uri-to-pem";
+
+/// Environment variable that overrides `pkcs11-module-path` (as in pkcs11-provider).
+const MODULE_PATH_ENV: &str = "PKCS11_PROVIDER_MODULE";
+
+/// Prefix of a `pkcs11-module-token-pin` value that names a file holding the PIN.
+const PIN_FILE_PREFIX: &str = "file:";
+
+/// Longest first line accepted from a PIN file. Real PINs are far shorter (tokens report
+/// `ulMaxPinLen` well below this); the bound lets us read into one fixed buffer that is never
+/// reallocated, so no unzeroized copy of the PIN is left behind on the heap.
+const PIN_FILE_MAX_LINE: usize = 4096;
+
+const CACHE_SESSIONS_DEFAULT: usize = 5;
+const CACHE_SESSIONS_MAX: usize = 1024;
+
+/// Operation names accepted by `pkcs11-module-block-operations`.
+const BLOCKABLE_OPERATIONS: &[&str] = &[
+    "digest",
+    "signature",
+    "keymgmt",
+    "store",
+    "encoder",
+    "decoder",
+    "asym-cipher",
+    "exchange",
+    "kem",
+    "keyexch",
+    "cipher",
+    "mac",
+    "kdf",
+    "rand",
+];
+
+/// When to call `C_Login` (`pkcs11-module-login-behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LoginBehavior {
+    /// Log in only when an operation needs it (private objects, signing).
+    #[default]
+    Auto,
+    /// Log in as soon as a session to the token is opened.
+    Always,
+    /// Never log in; only public objects are usable.
+    Never,
+}
+
+/// When to load and initialise the PKCS#11 module (`pkcs11-module-load-behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LoadBehavior {
+    /// On first use, so loading the provider costs nothing for programs that never touch a token.
+    #[default]
+    Lazy,
+    /// Already in `OSSL_provider_init`.
+    Early,
+}
+
+/// Work-arounds for token bugs (`pkcs11-module-quirks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Quirks {
+    /// `no-deinit`: never call `C_Finalize` (SoftHSM2 crashes when finalised at exit).
+    pub(crate) no_deinit: bool,
+    /// `no-operation-state`: do not use `C_GetOperationState`/`C_SetOperationState`.
+    pub(crate) no_operation_state: bool,
+    /// `no-allowed-mechanisms`: do not read `CKA_ALLOWED_MECHANISMS`.
+    pub(crate) no_allowed_mechanisms: bool,
+    /// `no-session-callbacks`: open sessions without a notify callback.
+    pub(crate) no_session_callbacks: bool,
+}
+
+/// Whether an interactively entered PIN is kept for later re-login (`pkcs11-module-cache-pins`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum CachePins {
+    /// Forget the PIN after login.
+    #[default]
+    Never,
+    /// Keep the PIN (zeroized on drop) to log in again, e.g. in a forked child.
+    Cache,
+}
+
+/// The provider configuration. `Debug` is written by hand so the PIN is shown as `<redacted>`.
+#[derive(Clone)]
+pub(crate) struct Config {
+    /// PKCS#11 module to load; `PKCS11_PROVIDER_MODULE` overrides `pkcs11-module-path`.
+    pub(crate) module_path: Option<String>,
+    /// String for `CK_C_INITIALIZE_ARGS.pReserved` (`pkcs11-module-init-args`).
+    pub(crate) init_args: Option<String>,
+    /// User PIN from `pkcs11-module-token-pin` (literal, or first line of a `file:` PIN file).
+    pub(crate) token_pin: Option<Zeroizing<String>>,
+    pub(crate) login_behavior: LoginBehavior,
+    pub(crate) load_behavior: LoadBehavior,
+    pub(crate) quirks: Quirks,
+    pub(crate) cache_pins: CachePins,
+    /// Copy token keys into session objects on first use (`pkcs11-module-cache-keys`).
+    pub(crate) cache_keys: bool,
+    /// Idle sessions kept per slot (`pkcs11-module-cache-sessions`), at most 1024.
+    pub(crate) cache_sessions: usize,
+    /// Operation names hidden from OpenSSL (`pkcs11-module-block-operations`), no duplicates.
+    pub(crate) block_operations: Vec<String>,
+    /// `false` when `pkcs11-module-allow-export = 1` forbids exporting public keys to other
+    /// providers (the key's name is inverted, its meaning is kept from pkcs11-provider).
+    pub(crate) allow_export: bool,
+    /// Register the PEM "PKCS#11 PROVIDER URI" private-key encoder.
+    pub(crate) encode_provider_uri_to_pem: bool,
+}
+
+impl Default for Config {
+    /// The configuration of an empty provider section.
+    fn default() -> Self {
+        Config {
+            module_path: None,
+            init_args: None,
+            token_pin: None,
+            login_behavior: LoginBehavior::default(),
+            load_behavior: LoadBehavior::default(),
+            quirks: Quirks::default(),
+            cache_pins: CachePins::default(),
+            cache_keys: true,
+            cache_sessions: CACHE_SESSIONS_DEFAULT,
+            block_operations: Vec::new(),
+            allow_export: true,
+            encode_provider_uri_to_pem: false,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("module_path", &self.module_path)
+            .field("init_args", &self.init_args)
+            .field("token_pin", &self.token_pin.as_ref().map(|_| "<redacted>"))
+            .field("login_behavior", &self.login_behavior)
+            .field("load_behavior", &self.load_behavior)
+            .field("quirks", &self.quirks)
+            .field("cache_pins", &self.cache_pins)
+            .field("cache_keys", &self.cache_keys)
+            .field("cache_sessions", &self.cache_sessions)
+            .field("block_operations", &self.block_operations)
+            .field("allow_export", &self.allow_export)
+            .field(
+                "encode_provider_uri_to_pem",
+                &self.encode_provider_uri_to_pem,
+            )
+            .finish()
+    }
+}
+
+impl Config {
+    /// Every key name the FFI layer must ask the core for.
+    pub(crate) const KEYS: &'static [&'static str] = &[
+        MODULE_PATH,
+        INIT_ARGS,
+        TOKEN_PIN,
+        LOGIN_BEHAVIOR,
+        LOAD_BEHAVIOR,
+        CACHE_PINS,
+        CACHE_KEYS,
+        CACHE_SESSIONS,
+        QUIRKS,
+        BLOCK_OPERATIONS,
+        ALLOW_EXPORT,
+        ENCODE_PROVIDER_URI_TO_PEM,
+    ];
+
+    /// Builds the configuration from raw key values (`value_of`) and environment variables
+    /// (`env_var`). An empty value counts as absent, because `key =` in `openssl.cnf` yields "".
+    pub(crate) fn from_lookup(
+        value_of: impl Fn(&str) -> Option<String>,
+        env_var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let value = |key: &str| value_of(key).filter(|v| !v.is_empty());
+        let defaults = Config::default();
+        Ok(Config {
+            module_path: env_var(MODULE_PATH_ENV)
+                .filter(|v| !v.is_empty())
+                .or_else(|| value(MODULE_PATH)),
+            init_args: value(INIT_ARGS),
+            token_pin: value(TOKEN_PIN).map(token_pin).transpose()?,
+            login_behavior: parse_if_set(value(LOGIN_BEHAVIOR), login_behavior)?
+                .unwrap_or(defaults.login_behavior),
+            load_behavior: parse_if_set(value(LOAD_BEHAVIOR), load_behavior)?
+                .unwrap_or(defaults.load_behavior),
+            quirks: parse_if_set(value(QUIRKS), quirks)?.unwrap_or(defaults.quirks),
+            cache_pins: parse_if_set(value(CACHE_PINS), cache_pins)?.unwrap_or(defaults.cache_pins),
+            cache_keys: parse_if_set(value(CACHE_KEYS), |v| boolean(CACHE_KEYS, v))?
+                .unwrap_or(defaults.cache_keys),
+            cache_sessions: parse_if_set(value(CACHE_SESSIONS), cache_sessions)?
+                .unwrap_or(defaults.cache_sessions),
+            block_operations: parse_if_set(value(BLOCK_OPERATIONS), block_operations)?
+                .unwrap_or(defaults.block_operations),
+            allow_export: parse_if_set(value(ALLOW_EXPORT), allow_export)?
+                .unwrap_or(defaults.allow_export),
+            encode_provider_uri_to_pem: parse_if_set(value(ENCODE_PROVIDER_URI_TO_PEM), |v| {
+                boolean(ENCODE_PROVIDER_URI_TO_PEM, v)
+            })?
+            .unwrap_or(defaults.encode_provider_uri_to_pem),
+        })
+    }
+}
+
+/// A config key with a value we cannot use. Never holds a PIN: PIN errors name only the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConfigError {
+    key: &'static str,
+    problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &'static str, problem: String) -> Self {
+        ConfigError { key, problem }
+    }
+
+    fn unknown_value(key: &'static str, value: &str, expected: &str) -> Self {
+        ConfigError::new(
+            key,
+            format!(
+                "unknown value '{}' (expected {expected})",
+                value.escape_debug()
+            ),
+        )
+    }
+
+    /// The config key whose value was rejected.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "structured access for callers and tests")
+    )]
+    pub(crate) fn key(&self) -> &'static str {
+        self.key
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Runs `parse` on a value that is set; `Ok(None)` when it is absent.
+fn parse_if_set<T>(
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    value.as_deref().map(parse).transpose()
+}
+
+fn login_behavior(value: &str) -> Result<LoginBehavior, ConfigError> {
+    match value {
+        "auto" => Ok(LoginBehavior::Auto),
+        "always" => Ok(LoginBehavior::Always),
+        "never" => Ok(LoginBehavior::Never),
+        _ => Err(ConfigError::unknown_value(
+            LOGIN_BEHAVIOR,
+            value,
+            "auto, always or never",
+        )),
+    }
+}
+
+fn load_behavior(value: &str) -> Result<LoadBehavior, ConfigError> {
+    match value {
+        "early" => Ok(LoadBehavior::Early),
+        _ => Err(ConfigError::unknown_value(LOAD_BEHAVIOR, value, "early")),
+    }
+}
+
+fn cache_pins(value: &str) -> Result<CachePins, ConfigError> {
+    match value {
+        "cache" => Ok(CachePins::Cache),
+        _ => Err(ConfigError::unknown_value(CACHE_PINS, value, "cache")),
+    }
+}
+
+fn boolean(key: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::unknown_value(key, value, "true or false")),
+    }
+}
+
+fn cache_sessions(value: &str) -> Result<usize, ConfigError> {
+    match value.parse::<usize>() {
+        Ok(count) if count <= CACHE_SESSIONS_MAX => Ok(count),
+        _ => Err(ConfigError::new(
+            CACHE_SESSIONS,
+            format!(
+                "invalid value '{}' (expected a number from 0 to {CACHE_SESSIONS_MAX})",
+                value.escape_debug()
+            ),
+        )),
+    }
+}
+
+fn quirks(value: &str) -> Result<Quirks, ConfigError> {
+    let mut quirks = Quirks::default();
+    for word in value.split_ascii_whitespace() {
+        let flag = match word {
+            "no-deinit" => &mut quirks.no_deinit,
+            "no-operation-state" => &mut quirks.no_operation_state,
+            "no-allowed-mechanisms" => &mut quirks.no_allowed_mechanisms,
+            "no-session-callbacks" => &mut quirks.no_session_callbacks,
+            _ => {
+                return Err(ConfigError::new(
+                    QUIRKS,
+                    format!(
+                        "unknown quirk '{}' (expected no-deinit, no-operation-state, \
+                         no-allowed-mechanisms or no-session-callbacks)",
+                        word.escape_debug()
+                    ),
+                ));
+            }
+        };
+        *flag = true;
+    }
+    Ok(quirks)
+}
+
+fn block_operations(value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut blocked: Vec<String> = Vec::new();
+    for word in value.split_ascii_whitespace() {
+        if !BLOCKABLE_OPERATIONS.contains(&word) {
+            return Err(ConfigError::new(
+                BLOCK_OPERATIONS,
+                format!(
+                    "unknown operation '{}' (expected some of: {})",
+                    word.escape_debug(),
+                    BLOCKABLE_OPERATIONS.join(", ")
+                ),
+            ));
+        }
+        if !blocked.iter().any(|b| b == word) {
+            blocked.push(word.to_owned());
+        }
+    }
+    Ok(blocked)
+}
+
+fn allow_export(value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "0" => Ok(true),
+        "1" => Ok(false),
+        _ => Err(ConfigError::unknown_value(ALLOW_EXPORT, value, "0 or 1")),
+    }
+}
+
+/// Takes ownership of the raw value so a literal PIN is moved, not copied, into `Zeroizing`.
+fn token_pin(value: String) -> Result<Zeroizing<String>, ConfigError> {
+    let value = Zeroizing::new(value);
+    match value.strip_prefix(PIN_FILE_PREFIX) {
+        Some(path) => read_pin_file(path),
+        None => Ok(value),
+    }
+}
+
+/// Returns the first line of the PIN file, without its `\n` or `\r\n`.
+pub(crate) fn read_pin_file(path: &str) -> Result<Zeroizing<String>, ConfigError> {
+    let error = |problem: String| ConfigError::new(TOKEN_PIN, problem);
+    if path.is_empty() {
+        return Err(error("'file:' must be followed by a path".to_owned()));
+    }
+    let mut file =
+        File::open(path).map_err(|e| error(format!("cannot open PIN file '{path}': {e}")))?;
+
+    // Read only up to the first newline, into a buffer that never grows (see PIN_FILE_MAX_LINE).
+    let mut buffer = Zeroizing::new(vec![0u8; PIN_FILE_MAX_LINE]);
+    let mut filled = 0;
+    let line_len = loop {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break filled,
+            Ok(count) => {
+                let newline = buffer[filled..filled + count]
+                    .iter()
+                    .position(|&b| b == b'\n');
+                if let Some(offset) = newline {
+                    break filled + offset;
+                }
+                filled += count;
+                if filled == buffer.len() {
+                    return Err(error(format!(
+                        "first line of PIN file '{path}' is longer than \
+                         {PIN_FILE_MAX_LINE} bytes"
+                    )));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(error(format!("cannot read PIN file '{path}': {e}"))),
+        }
+    };
+
+    let mut line = &buffer[..line_len];
+    if let Some(stripped) = line.strip_suffix(b"\r") {
+        line = stripped;
+    }
+    if line.is_empty() {
+        return Err(error(format!(
+            "PIN file '{path}' has no PIN on its first line"
+        )));
+    }
+    // The UTF-8 error is not shown: its byte offset would say something about the PIN.
+    let pin = std::str::from_utf8(line)
+        .map_err(|_| error(format!("PIN file '{path}' is not valid UTF-8")))?;
+    Ok(Zeroizing::new(pin.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |key| {
+            assert!(Config::KEYS.contains(&key), "asked for unlisted key {key}");
+            pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(lookup(pairs), no_env)
+    }
+
+    fn parse_err(key: &str, value: &str) -> String {
+        let err = parse(&[(key, value)]).unwrap_err();
+        assert_eq!(err.key(), key);
+        err.to_string()
+    }
+
+    /// A file in the temp dir, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn with(content: &[u8]) -> Self {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let name = format!(
+                "pkcs11-ossl-config-test-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            let path = std::env::temp_dir().join(name);
+            std::fs::write(&path, content).unwrap();
+            TempFile(path)
+        }
+
+        fn pin_value(&self) -> String {
+            format!("file:{}", self.0.display())
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn pin_from_file(content: &[u8]) -> Result<Config, ConfigError> {
+        let file = TempFile::with(content);
+        parse(&[(TOKEN_PIN, &file.pin_value())])
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.module_path, None);
+        assert_eq!(c.init_args, None);
+        assert!(c.token_pin.is_none());
+        assert_eq!(c.login_behavior, LoginBehavior::Auto);
+        assert_eq!(c.load_behavior, LoadBehavior::Lazy);
+        assert_eq!(c.quirks, Quirks::default());
+        assert_eq!(c.cache_pins, CachePins::Never);
+        assert!(c.cache_keys);
+        assert_eq!(c.cache_sessions, 5);
+        assert!(c.block_operations.is_empty());
+        assert!(c.allow_export);
+        assert!(!c.encode_provider_uri_to_pem);
+        assert_eq!(format!("{c:?}"), format!("{:?}", Config::default()));
+    }
+
+    #[test]
+    fn asks_for_every_key_and_only_listed_ones() {
+        let asked = RefCell::new(Vec::new());
+        Config::from_lookup(
+            |key| {
+                asked.borrow_mut().push(key.to_owned());
+                None
+            },
+            no_env,
+        )
+        .unwrap();
+        let mut asked = asked.into_inner();
+        asked.sort();
+        let mut keys: Vec<String> = Config::KEYS.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        assert_eq!(asked, keys);
+    }
+
+    #[test]
+    fn empty_values_count_as_absent() {
+        let pairs: Vec<(&str, &str)> = Config::KEYS.iter().map(|k| (*k, "")).collect();
+        let c = parse(&pairs).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{:?}", Config::default()));
+    }
+
+    #[test]
+    fn module_path_and_env_override() {
+        let c = parse(&[(MODULE_PATH, "/usr/lib/softhsm/libsofthsm2.so")]).unwrap();
+        assert_eq!(
+            c.module_path.as_deref(),
+            Some("/usr/lib/softhsm/libsofthsm2.so")
+        );
+
+        let env = |name: &str| (name == MODULE_PATH_ENV).then(|| "/opt/other.so".to_owned());
+        let c = Config::from_lookup(lookup(&[(MODULE_PATH, "/cnf.so")]), env).unwrap();
+        assert_eq!(c.module_path.as_deref(), Some("/opt/other.so"));
+        let c = Config::from_lookup(lookup(&[]), env).unwrap();
+        assert_eq!(c.module_path.as_deref(), Some("/opt/other.so"));
+
+        // An empty variable does not hide the configured path.
+        let empty_env = |_: &str| Some(String::new());
+        let c = Config::from_lookup(lookup(&[(MODULE_PATH, "/cnf.so")]), empty_env).unwrap();
+        assert_eq!(c.module_path.as_deref(), Some("/cnf.so"));
+    }
+
+    #[test]
+    fn init_args() {
+        let c = parse(&[(INIT_ARGS, "configdir='sql:/etc/pki/nssdb'")]).unwrap();
+        assert_eq!(
+            c.init_args.as_deref(),
+            Some("configdir='sql:/etc/pki/nssdb'")
+        );
+    }
+
+    #[test]
+    fn literal_pin() {
+        let c = parse(&[(TOKEN_PIN, "1234")]).unwrap();
+        assert_eq!(c.token_pin.as_deref().map(String::as_str), Some("1234"));
+    }
+
+    #[test]
+    fn pin_file_first_line() {
+        let c = pin_from_file(b"secret\nsecond line\n").unwrap();
+        assert_eq!(c.token_pin.as_deref().map(String::as_str), Some("secret"));
+        let c = pin_from_file(b"no newline").unwrap();
+        assert_eq!(
+            c.token_pin.as_deref().map(String::as_str),
+            Some("no newline")
+        );
+    }
+
+    #[test]
+    fn pin_file_crlf() {
+        let c = pin_from_file(b"s3cret\r\nmore\r\n").unwrap();
+        assert_eq!(c.token_pin.as_deref().map(String::as_str), Some("s3cret"));
+    }
+
+    #[test]
+    fn pin_file_utf8() {
+        let c = pin_from_file("pässwörd\n".as_bytes()).unwrap();
+        assert_eq!(c.token_pin.as_deref().map(String::as_str), Some("pässwörd"));
+    }
+
+    #[test]
+    fn pin_file_missing() {
+        let path = std::env::temp_dir().join("pkcs11-ossl-config-test-does-not-exist");
+        let value = format!("file:{}", path.display());
+        let msg = parse_err(TOKEN_PIN, &value);
+        assert!(msg.starts_with("pkcs11-module-token-pin: cannot open PIN file"));
+        assert!(msg.contains(&path.display().to_string()));
+        assert!(msg.contains("No such file"), "{msg}");
+    }
+
+    #[test]
+    fn pin_file_is_a_directory() {
+        let dir = std::env::temp_dir();
+        let msg = parse_err(TOKEN_PIN, &format!("file:{}", dir.display()));
+        assert!(msg.contains("PIN file"), "{msg}");
+    }
+
+    #[test]
+    fn pin_file_empty() {
+        let msg = pin_from_file(b"").unwrap_err().to_string();
+        assert!(msg.contains("has no PIN on its first line"), "{msg}");
+        let msg = pin_from_file(b"\nsecret\n").unwrap_err().to_string();
+        assert!(msg.contains("has no PIN on its first line"), "{msg}");
+        assert!(!msg.contains("secret"));
+        let msg = pin_from_file(b"\r\n").unwrap_err().to_string();
+        assert!(msg.contains("has no PIN on its first line"), "{msg}");
+    }
+
+    #[test]
+    fn pin_file_not_utf8() {
+        let err = pin_from_file(b"ab\xff\xfecd\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.ends_with("is not valid UTF-8"), "{msg}");
+        assert!(!msg.contains("ab"));
+        // Only the first line is read, so invalid bytes after it do not matter.
+        let c = pin_from_file(b"good\n\xff\xfe\n").unwrap();
+        assert_eq!(c.token_pin.as_deref().map(String::as_str), Some("good"));
+    }
+
+    #[test]
+    fn pin_file_line_too_long() {
+        let mut content = vec![b'x'; PIN_FILE_MAX_LINE];
+        assert!(
+            pin_from_file(&content)
+                .unwrap_err()
+                .to_string()
+                .contains("longer than")
+        );
+        // One byte less still fits, with or without its newline.
+        content.truncate(PIN_FILE_MAX_LINE - 1);
+        assert_eq!(
+            pin_from_file(&content).unwrap().token_pin.unwrap().len(),
+            PIN_FILE_MAX_LINE - 1
+        );
+        content.push(b'\n');
+        assert_eq!(
+            pin_from_file(&content).unwrap().token_pin.unwrap().len(),
+            PIN_FILE_MAX_LINE - 1
+        );
+    }
+
+    #[test]
+    fn pin_file_without_path() {
+        let msg = parse_err(TOKEN_PIN, "file:");
+        assert_eq!(
+            msg,
+            "pkcs11-module-token-pin: 'file:' must be followed by a path"
+        );
+    }
+
+    #[test]
+    fn debug_redacts_pin() {
+        let c = parse(&[(TOKEN_PIN, "topsecret1234")]).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("topsecret1234"), "{debug}");
+        assert!(debug.contains("token_pin: Some(\"<redacted>\")"), "{debug}");
+        let debug = format!("{c:#?}");
+        assert!(!debug.contains("topsecret1234"), "{debug}");
+
+        let c = pin_from_file(b"filesecret\n").unwrap();
+        assert!(!format!("{c:?}").contains("filesecret"));
+        assert!(format!("{:?}", parse(&[]).unwrap()).contains("token_pin: None"));
+    }
+
+    #[test]
+    fn login_behavior_values() {
+        for (value, expected) in [
+            ("auto", LoginBehavior::Auto),
+            ("always", LoginBehavior::Always),
+            ("never", LoginBehavior::Never),
+        ] {
+            let c = parse(&[(LOGIN_BEHAVIOR, value)]).unwrap();
+            assert_eq!(c.login_behavior, expected);
+        }
+        assert_eq!(
+            parse_err(LOGIN_BEHAVIOR, "sometimes"),
+            "pkcs11-module-login-behavior: unknown value 'sometimes' \
+             (expected auto, always or never)"
+        );
+    }
+
+    #[test]
+    fn load_behavior_values() {
+        let c = parse(&[(LOAD_BEHAVIOR, "early")]).unwrap();
+        assert_eq!(c.load_behavior, LoadBehavior::Early);
+        assert_eq!(
+            parse_err(LOAD_BEHAVIOR, "late"),
+            "pkcs11-module-load-behavior: unknown value 'late' (expected early)"
+        );
+    }
+
+    #[test]
+    fn cache_pins_values() {
+        let c = parse(&[(CACHE_PINS, "cache")]).unwrap();
+        assert_eq!(c.cache_pins, CachePins::Cache);
+        assert_eq!(
+            parse_err(CACHE_PINS, "always"),
+            "pkcs11-module-cache-pins: unknown value 'always' (expected cache)"
+        );
+    }
+
+    #[test]
+    fn boolean_keys() {
+        for key in [CACHE_KEYS, ENCODE_PROVIDER_URI_TO_PEM] {
+            for (value, expected) in [
+                ("true", true),
+                ("TRUE", true),
+                ("1", true),
+                ("yes", true),
+                ("false", false),
+                ("False", false),
+                ("0", false),
+                ("no", false),
+            ] {
+                let c = parse(&[(key, value)]).unwrap();
+                let got = if key == CACHE_KEYS {
+                    c.cache_keys
+                } else {
+                    c.encode_provider_uri_to_pem
+                };
+                assert_eq!(got, expected, "{key} = {value}");
+            }
+            assert_eq!(
+                parse_err(key, "maybe"),
+                format!("{key}: unknown value 'maybe' (expected true or false)")
+            );
+        }
+    }
+
+    #[test]
+    fn cache_sessions_values() {
+        for (value, expected) in [("0", 0), ("7", 7), ("1024", 1024)] {
+            let c = parse(&[(CACHE_SESSIONS, value)]).unwrap();
+            assert_eq!(c.cache_sessions, expected);
+        }
+        for bad in ["1025", "-1", "five", "1e3", " 5"] {
+            assert_eq!(
+                parse_err(CACHE_SESSIONS, bad),
+                format!(
+                    "pkcs11-module-cache-sessions: invalid value '{bad}' \
+                     (expected a number from 0 to 1024)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn quirks_values() {
+        let c = parse(&[(QUIRKS, "no-deinit")]).unwrap();
+        assert_eq!(
+            c.quirks,
+            Quirks {
+                no_deinit: true,
+                ..Quirks::default()
+            }
+        );
+        let c = parse(&[(
+            QUIRKS,
+            "  no-deinit no-operation-state\tno-allowed-mechanisms no-session-callbacks no-deinit",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.quirks,
+            Quirks {
+                no_deinit: true,
+                no_operation_state: true,
+                no_allowed_mechanisms: true,
+                no_session_callbacks: true,
+            }
+        );
+        let msg = parse_err(QUIRKS, "no-deinit no-such-quirk");
+        assert!(
+            msg.starts_with("pkcs11-module-quirks: unknown quirk 'no-such-quirk' (expected"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn block_operations_values() {
+        let c = parse(&[(BLOCK_OPERATIONS, "digest signature digest")]).unwrap();
+        assert_eq!(c.block_operations, ["digest", "signature"]);
+        let all = BLOCKABLE_OPERATIONS.join(" ");
+        let c = parse(&[(BLOCK_OPERATIONS, &all)]).unwrap();
+        assert_eq!(c.block_operations, BLOCKABLE_OPERATIONS);
+        let msg = parse_err(BLOCK_OPERATIONS, "digest sign");
+        assert!(
+            msg.starts_with("pkcs11-module-block-operations: unknown operation 'sign'"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn allow_export_values() {
+        assert!(parse(&[(ALLOW_EXPORT, "0")]).unwrap().allow_export);
+        assert!(!parse(&[(ALLOW_EXPORT, "1")]).unwrap().allow_export);
+        assert_eq!(
+            parse_err(ALLOW_EXPORT, "true"),
+            "pkcs11-module-allow-export: unknown value 'true' (expected 0 or 1)"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_escaped_in_messages() {
+        let msg = parse_err(LOGIN_BEHAVIOR, "a\nb");
+        assert!(msg.contains("'a\\nb'"), "{msg}");
+    }
+}
