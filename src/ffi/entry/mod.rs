@@ -1,0 +1,347 @@
+//! `OSSL_provider_init` (the library's one exported symbol) and the provider-level functions of
+//! provider-base(7): teardown, gettable/get params, query_operation, get_reason_strings.
+//!
+//! Return conventions of every entry point in this directory:
+//!
+//! | kind | success | failure (error raised) | "no" that is not an error |
+//! |---|---|---|---|
+//! | `int` operations (init, sign, set_params) | 1 | 0 | — |
+//! | constructors (`newctx`, `new`, `load`, `dup`, `open`) | non-NULL | NULL | — |
+//! | `has` / `match` | 1 | 0 only on internal failure | 0, nothing raised |
+//! | `export` | 1 | 0 | 0, nothing raised, for a private-key selection |
+//! | store `load` | 1 after `object_cb` | 0 | 0, nothing raised, at the end |
+//! | `*_gettable/settable_params`, `query_operation` | static table | — | NULL = none |
+//!
+//! All algorithm tables are registered statically, independent of the token's mechanisms, so a
+//! program that builds its TLS context before touching the token still finds them.
+
+pub(crate) mod keymgmt;
+pub(crate) mod signature;
+pub(crate) mod store;
+
+use std::ffi::{c_int, c_void};
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+
+use super::core;
+use super::dispatch::{END, Table, dispatch};
+use super::handle;
+use super::ossl::LibCtx;
+use super::params::{ParamsOut, param_desc};
+use super::sys::{self, OSSL_ALGORITHM, OSSL_CORE_HANDLE, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM};
+use crate::config::Config;
+use crate::error::{Error, reason_strings};
+use crate::provider::ProvCtx;
+
+const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+) {
+    Ok(v) => v,
+    Err(_) => c"unknown",
+};
+const BUILDINFO: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+    concat!(
+        "pkcs11-ossl ",
+        env!("CARGO_PKG_VERSION"),
+        " (Rust, cryptoki)\0"
+    )
+    .as_bytes(),
+) {
+    Ok(v) => v,
+    Err(_) => c"pkcs11-ossl",
+};
+
+/// Property string every algorithm carries.
+const PROPERTIES: &std::ffi::CStr = c"provider=pkcs11";
+
+/// The provider's entry point, called by OpenSSL when openssl.cnf (or `OSSL_PROVIDER_load`)
+/// loads the library.
+///
+/// # Safety
+/// Called by OpenSSL with a valid core handle, the core's dispatch table, and writable `out` and
+/// `provctx` pointers (provider-base(7)).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn OSSL_provider_init(
+    handle: *const OSSL_CORE_HANDLE,
+    in_: *const OSSL_DISPATCH,
+    out: *mut *const OSSL_DISPATCH,
+    provctx: *mut *mut c_void,
+) -> c_int {
+    ffi_boundary!("OSSL_provider_init", 0, {
+        const _: sys::OSSL_provider_init_fn = Some(OSSL_provider_init);
+        if handle.is_null() || in_.is_null() || out.is_null() || provctx.is_null() {
+            return Err(Error::NullArg("OSSL_provider_init argument"));
+        }
+        crate::logging::init_from_env();
+        // SAFETY: `in_` and `handle` are the core's, as OpenSSL passed them.
+        let core_handle = unsafe { core::register(handle, in_) };
+        let result = (|| {
+            let values = core::config_values(core_handle, Config::KEYS)?;
+            let config = Config::from_lookup(
+                |key| values.get(key).cloned(),
+                |var| std::env::var(var).ok(),
+            )
+            .map_err(|e| Error::Config(e.to_string()))?;
+            // SAFETY: same arguments as OSSL_provider_init received.
+            let libctx = match unsafe { LibCtx::new_child(handle, in_) } {
+                Ok(ctx) => Some(ctx),
+                Err(e) => {
+                    log::debug!("no child library context ({e}); hashing in the default one");
+                    None
+                }
+            };
+            ProvCtx::new(core_handle, config, libctx)
+        })();
+        match result {
+            Ok(ctx) => {
+                // SAFETY: both are writable per the provider-base(7) contract.
+                unsafe {
+                    *provctx = handle::into_raw(Arc::new(ctx));
+                    *out = PROVIDER_FUNCTIONS.as_ptr();
+                }
+                log::debug!("pkcs11-ossl {} loaded", env!("CARGO_PKG_VERSION"));
+                Ok(1)
+            }
+            Err(e) => {
+                core::raise_error(&e, "OSSL_provider_init");
+                core::unregister(core_handle);
+                Ok(0)
+            }
+        }
+    })
+}
+
+static PROVIDER_FUNCTIONS: [OSSL_DISPATCH; 6] = [
+    dispatch!(
+        OSSL_FUNC_PROVIDER_TEARDOWN,
+        OSSL_FUNC_provider_teardown_fn,
+        prov_teardown
+    ),
+    dispatch!(
+        OSSL_FUNC_PROVIDER_GETTABLE_PARAMS,
+        OSSL_FUNC_provider_gettable_params_fn,
+        prov_gettable_params
+    ),
+    dispatch!(
+        OSSL_FUNC_PROVIDER_GET_PARAMS,
+        OSSL_FUNC_provider_get_params_fn,
+        prov_get_params
+    ),
+    dispatch!(
+        OSSL_FUNC_PROVIDER_QUERY_OPERATION,
+        OSSL_FUNC_provider_query_operation_fn,
+        prov_query_operation
+    ),
+    dispatch!(
+        OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
+        OSSL_FUNC_provider_get_reason_strings_fn,
+        prov_get_reason_strings
+    ),
+    END,
+];
+
+/// Borrows the provider context OpenSSL passes back to every function.
+///
+/// # Safety
+/// `provctx` is NULL or the pointer `OSSL_provider_init` stored, not yet torn down.
+pub(crate) unsafe fn prov_ctx<'a>(provctx: *mut c_void) -> crate::error::Result<&'a Arc<ProvCtx>> {
+    // SAFETY: per the caller's contract.
+    unsafe { handle::borrow::<Arc<ProvCtx>>(provctx, "provider context") }
+}
+
+/// `OSSL_FUNC_PROVIDER_TEARDOWN`.
+unsafe extern "C" fn prov_teardown(provctx: *mut c_void) {
+    ffi_boundary!("prov_teardown", (), {
+        // SAFETY: OpenSSL calls teardown once, with the provctx made in OSSL_provider_init.
+        if let Some(ctx) = unsafe { handle::take::<Arc<ProvCtx>>(provctx) } {
+            core::unregister(ctx.core);
+        }
+        Ok(())
+    })
+}
+
+static PROVIDER_GETTABLE: Table<OSSL_PARAM, 5> = Table([
+    param_desc!(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR),
+    param_desc!(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR),
+    param_desc!(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR),
+    param_desc!(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER),
+    param_desc!(END),
+]);
+
+/// `OSSL_FUNC_PROVIDER_GETTABLE_PARAMS`.
+unsafe extern "C" fn prov_gettable_params(_provctx: *mut c_void) -> *const OSSL_PARAM {
+    PROVIDER_GETTABLE.as_ptr()
+}
+
+/// `OSSL_FUNC_PROVIDER_GET_PARAMS`.
+unsafe extern "C" fn prov_get_params(_provctx: *mut c_void, params: *mut OSSL_PARAM) -> c_int {
+    ffi_boundary!("prov_get_params", 0, {
+        // SAFETY: OpenSSL passes a terminated, writable request array.
+        let mut out = unsafe { ParamsOut::new(params) };
+        out.set_static_utf8(sys::OSSL_PROV_PARAM_NAME, c"pkcs11-ossl PKCS#11 provider")?;
+        out.set_static_utf8(sys::OSSL_PROV_PARAM_VERSION, VERSION)?;
+        out.set_static_utf8(sys::OSSL_PROV_PARAM_BUILDINFO, BUILDINFO)?;
+        out.set_int(sys::OSSL_PROV_PARAM_STATUS, 1)?;
+        Ok(1)
+    })
+}
+
+/// Builds one `OSSL_ALGORITHM` entry.
+macro_rules! algorithm {
+    ($names:expr, $table:expr, $description:expr) => {
+        OSSL_ALGORITHM {
+            algorithm_names: $names.as_ptr(),
+            property_definition: PROPERTIES.as_ptr(),
+            implementation: $table.as_ptr(),
+            algorithm_description: $description.as_ptr(),
+        }
+    };
+}
+
+const ALGORITHM_END: OSSL_ALGORITHM = OSSL_ALGORITHM {
+    algorithm_names: std::ptr::null(),
+    property_definition: std::ptr::null(),
+    implementation: std::ptr::null(),
+    algorithm_description: std::ptr::null(),
+};
+
+static KEYMGMT_ALGORITHMS: Table<OSSL_ALGORITHM, 6> = Table([
+    algorithm!(
+        c"RSA:rsaEncryption:1.2.840.113549.1.1.1",
+        keymgmt::RSA,
+        c"PKCS#11 RSA key"
+    ),
+    algorithm!(
+        c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
+        keymgmt::RSA_PSS,
+        c"PKCS#11 RSA-PSS key"
+    ),
+    algorithm!(
+        c"EC:id-ecPublicKey:1.2.840.10045.2.1",
+        keymgmt::EC,
+        c"PKCS#11 EC key"
+    ),
+    algorithm!(
+        c"ED25519:1.3.101.112",
+        keymgmt::ED25519,
+        c"PKCS#11 Ed25519 key"
+    ),
+    algorithm!(c"ED448:1.3.101.113", keymgmt::ED448, c"PKCS#11 Ed448 key"),
+    ALGORITHM_END,
+]);
+
+static SIGNATURE_ALGORITHMS: Table<OSSL_ALGORITHM, 5> = Table([
+    algorithm!(
+        c"RSA:rsaEncryption:1.2.840.113549.1.1.1",
+        signature::RSA,
+        c"PKCS#11 RSA signature"
+    ),
+    algorithm!(c"ECDSA", signature::ECDSA, c"PKCS#11 ECDSA signature"),
+    algorithm!(
+        c"ED25519:1.3.101.112",
+        signature::ED25519,
+        c"PKCS#11 Ed25519 signature"
+    ),
+    algorithm!(
+        c"ED448:1.3.101.113",
+        signature::ED448,
+        c"PKCS#11 Ed448 signature"
+    ),
+    ALGORITHM_END,
+]);
+
+static STORE_ALGORITHMS: Table<OSSL_ALGORITHM, 2> = Table([
+    algorithm!(c"pkcs11", store::STORE, c"PKCS#11 URI (RFC 7512) store"),
+    ALGORITHM_END,
+]);
+
+/// `OSSL_FUNC_PROVIDER_QUERY_OPERATION`.
+unsafe extern "C" fn prov_query_operation(
+    provctx: *mut c_void,
+    operation_id: c_int,
+    no_cache: *mut c_int,
+) -> *const OSSL_ALGORITHM {
+    ffi_boundary!("prov_query_operation", std::ptr::null(), {
+        // SAFETY: no_cache is NULL or writable.
+        if let Some(flag) = unsafe { no_cache.as_mut() } {
+            *flag = 0;
+        }
+        // SAFETY: provctx is ours.
+        let ctx = unsafe { prov_ctx(provctx)? };
+        let (name, table) = match operation_id {
+            sys::OSSL_OP_KEYMGMT => ("keymgmt", KEYMGMT_ALGORITHMS.as_ptr()),
+            sys::OSSL_OP_SIGNATURE => ("signature", SIGNATURE_ALGORITHMS.as_ptr()),
+            sys::OSSL_OP_STORE => ("store", STORE_ALGORITHMS.as_ptr()),
+            _ => return Ok(std::ptr::null()),
+        };
+        if ctx.config.block_operations.iter().any(|b| b == name) {
+            return Ok(std::ptr::null());
+        }
+        Ok(table)
+    })
+}
+
+/// The reason-string table handed to OpenSSL (built once from error.rs).
+struct ReasonTable(Vec<OSSL_ITEM>);
+// SAFETY: the items point to 'static C strings and the table is never changed after creation.
+unsafe impl Sync for ReasonTable {}
+// SAFETY: as above.
+unsafe impl Send for ReasonTable {}
+
+static REASONS: Lazy<ReasonTable> = Lazy::new(|| {
+    let mut items: Vec<OSSL_ITEM> = reason_strings()
+        .map(|(id, text)| OSSL_ITEM {
+            id,
+            ptr: text.as_ptr().cast_mut().cast(),
+        })
+        .collect();
+    items.push(OSSL_ITEM {
+        id: 0,
+        ptr: std::ptr::null_mut(),
+    });
+    ReasonTable(items)
+});
+
+/// `OSSL_FUNC_PROVIDER_GET_REASON_STRINGS`.
+unsafe extern "C" fn prov_get_reason_strings(_provctx: *mut c_void) -> *const OSSL_ITEM {
+    REASONS.0.as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(table: &[OSSL_DISPATCH]) -> Vec<c_int> {
+        table
+            .iter()
+            .take_while(|d| d.function_id != 0)
+            .map(|d| d.function_id)
+            .collect()
+    }
+
+    #[test]
+    fn dispatch_tables_are_terminated_and_unique() {
+        for table in [
+            &PROVIDER_FUNCTIONS[..],
+            &keymgmt::RSA[..],
+            &keymgmt::EC[..],
+            &keymgmt::ED25519[..],
+            &signature::RSA[..],
+            &signature::ECDSA[..],
+            &signature::ED25519[..],
+            &store::STORE[..],
+        ] {
+            assert_eq!(table.last().map(|d| d.function_id), Some(0));
+            let ids = ids(table);
+            let unique: std::collections::HashSet<_> = ids.iter().collect();
+            assert_eq!(unique.len(), ids.len());
+        }
+    }
+
+    #[test]
+    fn reason_table_is_terminated() {
+        assert_eq!(REASONS.0.last().map(|i| i.id), Some(0));
+        assert!(REASONS.0.len() > 90);
+    }
+}

@@ -1,0 +1,365 @@
+//! `extern "C"` shims and dispatch tables for SIGNATURE (provider-signature(7)): RSA, ECDSA,
+//! ED25519, ED448. Logic lives in `crate::signature`.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::Arc;
+
+use crate::ffi::dispatch::{END, Table, dispatch};
+use crate::ffi::handle;
+use crate::ffi::params::{Params, ParamsOut, param_desc};
+use crate::ffi::slice::{self, OutBuf};
+use crate::ffi::sys::{OSSL_DISPATCH, OSSL_PARAM};
+use crate::keymgmt::KeyData;
+use crate::signature::{SigAlgorithm, SignCtx};
+
+macro_rules! newctx {
+    ($name:ident, $alg:expr) => {
+        /// `OSSL_FUNC_SIGNATURE_NEWCTX`.
+        unsafe extern "C" fn $name(provctx: *mut c_void, _propq: *const c_char) -> *mut c_void {
+            ffi_boundary!("sig_newctx", std::ptr::null_mut(), {
+                // SAFETY: provctx is ours.
+                let prov = unsafe { super::prov_ctx(provctx)? };
+                Ok(handle::into_raw(SignCtx::new(Arc::clone(prov), $alg)))
+            })
+        }
+    };
+}
+newctx!(sig_rsa_newctx, SigAlgorithm::Rsa);
+newctx!(sig_ecdsa_newctx, SigAlgorithm::Ecdsa);
+newctx!(sig_ed25519_newctx, SigAlgorithm::Ed25519);
+newctx!(sig_ed448_newctx, SigAlgorithm::Ed448);
+
+/// The functions every signature algorithm shares.
+macro_rules! common_entries {
+    ($newctx:ident) => {
+        [
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_NEWCTX,
+                OSSL_FUNC_signature_newctx_fn,
+                $newctx
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_FREECTX,
+                OSSL_FUNC_signature_freectx_fn,
+                sig_freectx
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DUPCTX,
+                OSSL_FUNC_signature_dupctx_fn,
+                sig_dupctx
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,
+                OSSL_FUNC_signature_digest_sign_init_fn,
+                sig_digest_sign_init
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,
+                OSSL_FUNC_signature_get_ctx_params_fn,
+                sig_get_ctx_params
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
+                OSSL_FUNC_signature_gettable_ctx_params_fn,
+                sig_gettable_ctx_params
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,
+                OSSL_FUNC_signature_set_ctx_params_fn,
+                sig_set_ctx_params
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
+                OSSL_FUNC_signature_settable_ctx_params_fn,
+                sig_settable_ctx_params
+            ),
+        ]
+    };
+}
+
+/// A table for hash-then-sign algorithms (RSA, ECDSA).
+macro_rules! hash_then_sign_table {
+    ($name:ident, $newctx:ident) => {
+        pub(crate) static $name: [OSSL_DISPATCH; 14] = {
+            let c = common_entries!($newctx);
+            [
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                c[5],
+                c[6],
+                c[7],
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_SIGN_INIT,
+                    OSSL_FUNC_signature_sign_init_fn,
+                    sig_sign_init
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_SIGN,
+                    OSSL_FUNC_signature_sign_fn,
+                    sig_sign
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,
+                    OSSL_FUNC_signature_digest_sign_update_fn,
+                    sig_digest_sign_update
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,
+                    OSSL_FUNC_signature_digest_sign_final_fn,
+                    sig_digest_sign_final
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_DIGEST_SIGN,
+                    OSSL_FUNC_signature_digest_sign_fn,
+                    sig_digest_sign
+                ),
+                END,
+            ]
+        };
+    };
+}
+
+/// A table for EdDSA (one-shot `digest_sign` only, like OpenSSL's own).
+macro_rules! eddsa_table {
+    ($name:ident, $newctx:ident) => {
+        pub(crate) static $name: [OSSL_DISPATCH; 10] = {
+            let c = common_entries!($newctx);
+            [
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                c[5],
+                c[6],
+                c[7],
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_DIGEST_SIGN,
+                    OSSL_FUNC_signature_digest_sign_fn,
+                    sig_digest_sign
+                ),
+                END,
+            ]
+        };
+    };
+}
+
+hash_then_sign_table!(RSA, sig_rsa_newctx);
+hash_then_sign_table!(ECDSA, sig_ecdsa_newctx);
+eddsa_table!(ED25519, sig_ed25519_newctx);
+eddsa_table!(ED448, sig_ed448_newctx);
+
+/// Borrows a signature context.
+///
+/// # Safety
+/// `ctx` is NULL or a live `SignCtx` of ours not used by another thread right now.
+unsafe fn sign_ctx<'a>(ctx: *mut c_void) -> crate::error::Result<&'a mut SignCtx> {
+    // SAFETY: per the caller's contract.
+    unsafe { handle::borrow_mut::<SignCtx>(ctx, "signature context") }
+}
+
+/// The key of keydata made by our keymgmt.
+///
+/// # Safety
+/// `provkey` is NULL or a live keydata of ours.
+unsafe fn key_of(provkey: *mut c_void) -> crate::error::Result<Arc<crate::object::KeyObj>> {
+    // SAFETY: per the caller's contract.
+    let data = unsafe { handle::borrow::<KeyData>(provkey, "key")? };
+    data.key().cloned()
+}
+
+/// `OSSL_FUNC_SIGNATURE_FREECTX`.
+unsafe extern "C" fn sig_freectx(ctx: *mut c_void) {
+    ffi_boundary!("sig_freectx", (), {
+        // SAFETY: OpenSSL frees each context once.
+        drop(unsafe { handle::take::<SignCtx>(ctx) });
+        Ok(())
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_DUPCTX`.
+unsafe extern "C" fn sig_dupctx(ctx: *mut c_void) -> *mut c_void {
+    ffi_boundary!("sig_dupctx", std::ptr::null_mut(), {
+        // SAFETY: ctx is ours.
+        let ctx = unsafe { sign_ctx(ctx)? };
+        Ok(handle::into_raw(ctx.duplicate()?))
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_SIGN_INIT`.
+unsafe extern "C" fn sig_sign_init(
+    ctx: *mut c_void,
+    provkey: *mut c_void,
+    params: *const OSSL_PARAM,
+) -> c_int {
+    ffi_boundary!("sig_sign_init", 0, {
+        // SAFETY: ctx and provkey are ours; params is a terminated array or NULL.
+        let (ctx, key, params) = unsafe { (sign_ctx(ctx)?, key_of(provkey)?, Params::new(params)) };
+        ctx.sign_init(key, params)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_SIGN`.
+unsafe extern "C" fn sig_sign(
+    ctx: *mut c_void,
+    sig: *mut u8,
+    siglen: *mut usize,
+    sigsize: usize,
+    tbs: *const u8,
+    tbslen: usize,
+) -> c_int {
+    ffi_boundary!("sig_sign", 0, {
+        // SAFETY: ctx is ours; tbs is readable for tbslen; sig is NULL or writable for sigsize;
+        // siglen is writable.
+        let (ctx, tbs, out) = unsafe {
+            (
+                sign_ctx(ctx)?,
+                slice::from_raw(tbs, tbslen),
+                OutBuf::new(sig, sigsize, siglen)?,
+            )
+        };
+        ctx.sign(tbs, out)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT`.
+unsafe extern "C" fn sig_digest_sign_init(
+    ctx: *mut c_void,
+    mdname: *const c_char,
+    provkey: *mut c_void,
+    params: *const OSSL_PARAM,
+) -> c_int {
+    ffi_boundary!("sig_digest_sign_init", 0, {
+        // SAFETY: ctx and provkey are ours; params is a terminated array or NULL.
+        let (ctx, key, params) = unsafe { (sign_ctx(ctx)?, key_of(provkey)?, Params::new(params)) };
+        let name =
+            if mdname.is_null() {
+                None
+            } else {
+                // SAFETY: a non-NULL mdname is a NUL-terminated string.
+                Some(unsafe { CStr::from_ptr(mdname) }.to_str().map_err(|_| {
+                    crate::error::Error::BadParam("digest name is not UTF-8".into())
+                })?)
+            };
+        ctx.digest_sign_init(name, key, params)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE`.
+unsafe extern "C" fn sig_digest_sign_update(
+    ctx: *mut c_void,
+    data: *const u8,
+    len: usize,
+) -> c_int {
+    ffi_boundary!("sig_digest_sign_update", 0, {
+        // SAFETY: ctx is ours; data is readable for len bytes.
+        let (ctx, data) = unsafe { (sign_ctx(ctx)?, slice::from_raw(data, len)) };
+        ctx.digest_sign_update(data)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL`.
+unsafe extern "C" fn sig_digest_sign_final(
+    ctx: *mut c_void,
+    sig: *mut u8,
+    siglen: *mut usize,
+    sigsize: usize,
+) -> c_int {
+    ffi_boundary!("sig_digest_sign_final", 0, {
+        // SAFETY: ctx is ours; sig NULL or writable for sigsize; siglen writable.
+        let (ctx, out) = unsafe { (sign_ctx(ctx)?, OutBuf::new(sig, sigsize, siglen)?) };
+        ctx.digest_sign_final(out)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_DIGEST_SIGN` (one-shot).
+unsafe extern "C" fn sig_digest_sign(
+    ctx: *mut c_void,
+    sig: *mut u8,
+    siglen: *mut usize,
+    sigsize: usize,
+    tbs: *const u8,
+    tbslen: usize,
+) -> c_int {
+    ffi_boundary!("sig_digest_sign", 0, {
+        // SAFETY: as for sig_sign.
+        let (ctx, tbs, out) = unsafe {
+            (
+                sign_ctx(ctx)?,
+                slice::from_raw(tbs, tbslen),
+                OutBuf::new(sig, sigsize, siglen)?,
+            )
+        };
+        ctx.digest_sign(tbs, out)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS`.
+unsafe extern "C" fn sig_get_ctx_params(ctx: *mut c_void, params: *mut OSSL_PARAM) -> c_int {
+    ffi_boundary!("sig_get_ctx_params", 0, {
+        // SAFETY: ctx is ours; params is a terminated writable array.
+        let (ctx, mut out) = unsafe { (sign_ctx(ctx)?, ParamsOut::new(params)) };
+        ctx.get_params(&mut out)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS`.
+unsafe extern "C" fn sig_set_ctx_params(ctx: *mut c_void, params: *const OSSL_PARAM) -> c_int {
+    ffi_boundary!("sig_set_ctx_params", 0, {
+        // SAFETY: ctx is ours; params is a terminated array or NULL.
+        let (ctx, params) = unsafe { (sign_ctx(ctx)?, Params::new(params)) };
+        ctx.set_params(params)?;
+        Ok(1)
+    })
+}
+
+static GETTABLE: Table<OSSL_PARAM, 7> = Table([
+    param_desc!(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, OSSL_PARAM_OCTET_STRING),
+    param_desc!(OSSL_SIGNATURE_PARAM_DIGEST, OSSL_PARAM_UTF8_STRING),
+    param_desc!(
+        OSSL_SIGNATURE_PARAM_DIGEST_SIZE,
+        OSSL_PARAM_UNSIGNED_INTEGER
+    ),
+    param_desc!(OSSL_SIGNATURE_PARAM_PAD_MODE, OSSL_PARAM_INTEGER),
+    param_desc!(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, OSSL_PARAM_INTEGER),
+    param_desc!(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, OSSL_PARAM_UTF8_STRING),
+    param_desc!(END),
+]);
+
+/// `OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS`.
+unsafe extern "C" fn sig_gettable_ctx_params(
+    _ctx: *mut c_void,
+    _provctx: *mut c_void,
+) -> *const OSSL_PARAM {
+    GETTABLE.as_ptr()
+}
+
+// pad-mode and saltlen are declared as strings (as OpenSSL's own RSA signature does) so that
+// text options like `-sigopt rsa_padding_mode:pss` convert; set_params accepts integers too.
+static SETTABLE: Table<OSSL_PARAM, 7> = Table([
+    param_desc!(OSSL_SIGNATURE_PARAM_DIGEST, OSSL_PARAM_UTF8_STRING),
+    param_desc!(OSSL_SIGNATURE_PARAM_PROPERTIES, OSSL_PARAM_UTF8_STRING),
+    param_desc!(OSSL_SIGNATURE_PARAM_PAD_MODE, OSSL_PARAM_UTF8_STRING),
+    param_desc!(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, OSSL_PARAM_UTF8_STRING),
+    param_desc!(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, OSSL_PARAM_UTF8_STRING),
+    param_desc!(OSSL_SIGNATURE_PARAM_MGF1_PROPERTIES, OSSL_PARAM_UTF8_STRING),
+    param_desc!(END),
+]);
+
+/// `OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS`.
+unsafe extern "C" fn sig_settable_ctx_params(
+    _ctx: *mut c_void,
+    _provctx: *mut c_void,
+) -> *const OSSL_PARAM {
+    SETTABLE.as_ptr()
+}

@@ -1,0 +1,180 @@
+//! `extern "C"` shims and dispatch table for the `pkcs11` STORE (provider-storemgmt(7)).
+//! Logic lives in `crate::store`; this file turns found objects into provider-object(7) params
+//! and the OpenSSL passphrase callback into a PIN prompt.
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::ffi::dispatch::{END, Table, dispatch};
+use crate::ffi::handle;
+use crate::ffi::params::{ParamBuilder, Params, param_desc};
+use crate::ffi::sys::{self, OSSL_DISPATCH, OSSL_PARAM};
+use crate::keymgmt;
+use crate::object::Found;
+use crate::slot::Pin;
+use crate::store::StoreCtx;
+
+pub(crate) static STORE: [OSSL_DISPATCH; 7] = [
+    dispatch!(OSSL_FUNC_STORE_OPEN, OSSL_FUNC_store_open_fn, store_open),
+    dispatch!(
+        OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS,
+        OSSL_FUNC_store_settable_ctx_params_fn,
+        store_settable_ctx_params
+    ),
+    dispatch!(
+        OSSL_FUNC_STORE_SET_CTX_PARAMS,
+        OSSL_FUNC_store_set_ctx_params_fn,
+        store_set_ctx_params
+    ),
+    dispatch!(OSSL_FUNC_STORE_LOAD, OSSL_FUNC_store_load_fn, store_load),
+    dispatch!(OSSL_FUNC_STORE_EOF, OSSL_FUNC_store_eof_fn, store_eof),
+    dispatch!(OSSL_FUNC_STORE_CLOSE, OSSL_FUNC_store_close_fn, store_close),
+    END,
+];
+
+/// `OSSL_FUNC_STORE_OPEN`.
+unsafe extern "C" fn store_open(provctx: *mut c_void, uri: *const c_char) -> *mut c_void {
+    ffi_boundary!("store_open", std::ptr::null_mut(), {
+        // SAFETY: provctx is ours.
+        let prov = unsafe { super::prov_ctx(provctx)? };
+        if uri.is_null() {
+            return Err(Error::NullArg("URI"));
+        }
+        // SAFETY: a non-NULL uri is a NUL-terminated string.
+        let uri = unsafe { CStr::from_ptr(uri) }.to_bytes();
+        Ok(handle::into_raw(StoreCtx::open(Arc::clone(prov), uri)?))
+    })
+}
+
+static SETTABLE: Table<OSSL_PARAM, 2> = Table([
+    param_desc!(OSSL_STORE_PARAM_EXPECT, OSSL_PARAM_INTEGER),
+    param_desc!(END),
+]);
+
+/// `OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS`.
+unsafe extern "C" fn store_settable_ctx_params(_provctx: *mut c_void) -> *const OSSL_PARAM {
+    SETTABLE.as_ptr()
+}
+
+/// `OSSL_FUNC_STORE_SET_CTX_PARAMS`: `expect`; other search criteria are ignored.
+unsafe extern "C" fn store_set_ctx_params(ctx: *mut c_void, params: *const OSSL_PARAM) -> c_int {
+    ffi_boundary!("store_set_ctx_params", 0, {
+        // SAFETY: ctx is ours; params is a terminated array or NULL.
+        let (ctx, params) = unsafe {
+            (
+                handle::borrow_mut::<StoreCtx>(ctx, "store")?,
+                Params::new(params),
+            )
+        };
+        if let Some(p) = params.find(sys::OSSL_STORE_PARAM_EXPECT) {
+            ctx.set_expect(p.int()?);
+        }
+        Ok(1)
+    })
+}
+
+/// Asks OpenSSL's passphrase callback for a PIN.
+fn ask_pin(
+    callback: sys::OSSL_PASSPHRASE_CALLBACK,
+    arg: *mut c_void,
+    info: &str,
+) -> Result<Option<Pin>> {
+    let Some(callback) = callback else {
+        return Ok(None);
+    };
+    let info = CString::new(info).map_err(|_| Error::BadParam("prompt text".into()))?;
+    let mut params = ParamBuilder::new();
+    params.utf8(sys::OSSL_PASSPHRASE_PARAM_INFO, &info);
+    let mut buffer = Zeroizing::new([0u8; 256]);
+    let mut len = 0usize;
+    // SAFETY: OpenSSL's callback with its own argument; buffer is writable for its size, len is
+    // writable, params is terminated and lives across the call.
+    let ok = unsafe {
+        callback(
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            &mut len,
+            params.finish(),
+            arg,
+        )
+    };
+    if ok != 1 {
+        return Ok(None);
+    }
+    let pin = buffer
+        .get(..len)
+        .ok_or_else(|| Error::BadParam("passphrase callback returned a bad length".into()))?;
+    Ok(Some(Zeroizing::new(pin.to_vec())))
+}
+
+/// `OSSL_FUNC_STORE_LOAD`: hands the next object to `object_cb`.
+unsafe extern "C" fn store_load(
+    ctx: *mut c_void,
+    object_cb: sys::OSSL_CALLBACK,
+    object_cbarg: *mut c_void,
+    pw_cb: sys::OSSL_PASSPHRASE_CALLBACK,
+    pw_cbarg: *mut c_void,
+) -> c_int {
+    ffi_boundary!("store_load", 0, {
+        // SAFETY: ctx is ours and used by one thread at a time.
+        let ctx = unsafe { handle::borrow_mut::<StoreCtx>(ctx, "store")? };
+        let object_cb = object_cb.ok_or(Error::NullArg("object callback"))?;
+        let mut prompt = |info: &str| ask_pin(pw_cb, pw_cbarg, info);
+        let Some(found) = ctx.next(Some(&mut prompt))? else {
+            return Ok(0); // end of objects: not an error
+        };
+        let mut params = ParamBuilder::new();
+        let published;
+        let description = found_label(&found);
+        match &found {
+            Found::Key(key) => {
+                published = keymgmt::publish(Arc::clone(key))?;
+                params
+                    .int(sys::OSSL_OBJECT_PARAM_TYPE, sys::OSSL_OBJECT_PKEY)
+                    .utf8(sys::OSSL_OBJECT_PARAM_DATA_TYPE, key.algorithm.type_name())
+                    .octets(sys::OSSL_OBJECT_PARAM_REFERENCE, published.reference());
+            }
+            Found::Certificate { der, .. } => {
+                params
+                    .int(sys::OSSL_OBJECT_PARAM_TYPE, sys::OSSL_OBJECT_CERT)
+                    .octets(sys::OSSL_OBJECT_PARAM_DATA, der);
+            }
+        }
+        if let Some(desc) = &description {
+            params.utf8(sys::OSSL_OBJECT_PARAM_DESC, desc);
+        }
+        // SAFETY: OpenSSL's callback with its own argument and our terminated array, which
+        // (with the published reference) stays alive until the callback returns.
+        Ok(unsafe { object_cb(params.finish(), object_cbarg) })
+    })
+}
+
+/// The object's label as a C string (`OSSL_OBJECT_PARAM_DESC`), if it has a usable one.
+fn found_label(found: &Found) -> Option<CString> {
+    let label = match found {
+        Found::Key(key) => key.token.as_ref().and_then(|t| t.label.as_deref()),
+        Found::Certificate { label, .. } => label.as_deref(),
+    };
+    label.and_then(|l| CString::new(l).ok())
+}
+
+/// `OSSL_FUNC_STORE_EOF`.
+unsafe extern "C" fn store_eof(ctx: *mut c_void) -> c_int {
+    ffi_boundary!("store_eof", 1, {
+        // SAFETY: ctx is ours.
+        let ctx = unsafe { handle::borrow::<StoreCtx>(ctx, "store")? };
+        Ok(ctx.eof().into())
+    })
+}
+
+/// `OSSL_FUNC_STORE_CLOSE`.
+unsafe extern "C" fn store_close(ctx: *mut c_void) -> c_int {
+    ffi_boundary!("store_close", 0, {
+        // SAFETY: OpenSSL closes each store context once.
+        drop(unsafe { handle::take::<StoreCtx>(ctx) });
+        Ok(1)
+    })
+}

@@ -1,0 +1,308 @@
+//! The few libcrypto objects the provider uses itself, each in an RAII type: the provider's
+//! child library context, fetched digests and digest contexts (hashing for `EVP_DigestSign`
+//! happens here, then one `C_Sign` on the token), big numbers, and reading the public key out of
+//! a DER certificate (for tokens that hold only a private key and its certificate).
+
+use std::ffi::{CStr, CString, c_int, c_long};
+use std::ptr;
+
+use super::sys;
+use crate::asn1::Curve;
+use crate::error::{Error, Result};
+use crate::object::PublicKey;
+
+/// The provider's library context: a child of the application's, so digests come from whatever
+/// providers the application loaded (never from this one: it offers no digests).
+pub(crate) struct LibCtx(*mut openssl_sys::OSSL_LIB_CTX);
+
+// SAFETY: an OSSL_LIB_CTX is internally locked and meant to be shared between threads.
+unsafe impl Send for LibCtx {}
+// SAFETY: as above.
+unsafe impl Sync for LibCtx {}
+
+impl LibCtx {
+    /// # Safety
+    /// `handle` and `in_` are the arguments of `OSSL_provider_init`.
+    pub(crate) unsafe fn new_child(
+        handle: *const sys::OSSL_CORE_HANDLE,
+        in_: *const sys::OSSL_DISPATCH,
+    ) -> Result<LibCtx> {
+        // SAFETY: arguments as OpenSSL gave them to the provider (caller's contract).
+        let ctx = unsafe { sys::OSSL_LIB_CTX_new_child(handle, in_) };
+        if ctx.is_null() {
+            Err(Error::Openssl("OSSL_LIB_CTX_new_child"))
+        } else {
+            Ok(LibCtx(ctx))
+        }
+    }
+}
+
+impl Drop for LibCtx {
+    fn drop(&mut self) {
+        // SAFETY: made by OSSL_LIB_CTX_new_child and freed once.
+        unsafe { openssl_sys::OSSL_LIB_CTX_free(self.0) }
+    }
+}
+
+/// A fetched digest implementation (`EVP_MD`).
+pub(crate) struct Md(*mut openssl_sys::EVP_MD);
+
+// SAFETY: a fetched EVP_MD is reference counted and immutable.
+unsafe impl Send for Md {}
+// SAFETY: as above.
+unsafe impl Sync for Md {}
+
+impl Md {
+    /// Fetches `name` from `libctx` (or the default context).
+    pub(crate) fn fetch(libctx: Option<&LibCtx>, name: &str) -> Result<Md> {
+        let cname = CString::new(name).map_err(|_| Error::BadParam("digest name".into()))?;
+        let ctx = libctx.map_or(ptr::null_mut(), |c| c.0);
+        // SAFETY: ctx is NULL or a live library context; name is NUL-terminated.
+        let md = unsafe { openssl_sys::EVP_MD_fetch(ctx, cname.as_ptr(), ptr::null()) };
+        if md.is_null() {
+            Err(Error::Unsupported(format!(
+                "digest {name} is not available"
+            )))
+        } else {
+            Ok(Md(md))
+        }
+    }
+}
+
+impl Drop for Md {
+    fn drop(&mut self) {
+        // SAFETY: fetched by EVP_MD_fetch, freed once.
+        unsafe { openssl_sys::EVP_MD_free(self.0) }
+    }
+}
+
+/// A running hash (`EVP_MD_CTX`).
+pub(crate) struct DigestCtx(*mut openssl_sys::EVP_MD_CTX);
+
+// SAFETY: an EVP_MD_CTX may move between threads; it is used by one thread at a time (&mut).
+unsafe impl Send for DigestCtx {}
+
+impl DigestCtx {
+    pub(crate) fn new(md: &Md) -> Result<DigestCtx> {
+        // SAFETY: plain allocation.
+        let ctx = unsafe { openssl_sys::EVP_MD_CTX_new() };
+        if ctx.is_null() {
+            return Err(Error::Openssl("EVP_MD_CTX_new"));
+        }
+        let ctx = DigestCtx(ctx);
+        // SAFETY: ctx is fresh, md a live fetched digest.
+        if unsafe { openssl_sys::EVP_DigestInit_ex(ctx.0, md.0, ptr::null_mut()) } != 1 {
+            return Err(Error::Openssl("EVP_DigestInit_ex"));
+        }
+        Ok(ctx)
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: initialised context; data readable for its length.
+        if unsafe { openssl_sys::EVP_DigestUpdate(self.0, data.as_ptr().cast(), data.len()) } != 1 {
+            return Err(Error::Openssl("EVP_DigestUpdate"));
+        }
+        Ok(())
+    }
+
+    /// Finishes the hash into a new buffer.
+    pub(crate) fn finish(&mut self) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; openssl_sys::EVP_MAX_MD_SIZE as usize];
+        let mut len: u32 = 0;
+        // SAFETY: initialised context; out has EVP_MAX_MD_SIZE bytes.
+        if unsafe { openssl_sys::EVP_DigestFinal_ex(self.0, out.as_mut_ptr(), &mut len) } != 1 {
+            return Err(Error::Openssl("EVP_DigestFinal_ex"));
+        }
+        out.truncate(len as usize);
+        Ok(out)
+    }
+
+    /// Copies the running state (for `dupctx`).
+    pub(crate) fn duplicate(&self) -> Result<DigestCtx> {
+        // SAFETY: plain allocation.
+        let ctx = unsafe { openssl_sys::EVP_MD_CTX_new() };
+        if ctx.is_null() {
+            return Err(Error::Openssl("EVP_MD_CTX_new"));
+        }
+        let copy = DigestCtx(ctx);
+        // SAFETY: both contexts are live; self is initialised.
+        if unsafe { openssl_sys::EVP_MD_CTX_copy_ex(copy.0, self.0) } != 1 {
+            return Err(Error::Openssl("EVP_MD_CTX_copy_ex"));
+        }
+        Ok(copy)
+    }
+}
+
+impl Drop for DigestCtx {
+    fn drop(&mut self) {
+        // SAFETY: made by EVP_MD_CTX_new, freed once.
+        unsafe { openssl_sys::EVP_MD_CTX_free(self.0) }
+    }
+}
+
+/// An owned `BIGNUM`.
+pub(crate) struct BigNum(*mut openssl_sys::BIGNUM);
+
+impl BigNum {
+    pub(crate) fn from_be(bytes: &[u8]) -> Result<BigNum> {
+        let len =
+            c_int::try_from(bytes.len()).map_err(|_| Error::BadParam("number too big".into()))?;
+        // SAFETY: bytes readable for len; a NULL `ret` makes OpenSSL allocate.
+        let bn = unsafe { openssl_sys::BN_bin2bn(bytes.as_ptr(), len, ptr::null_mut()) };
+        if bn.is_null() {
+            Err(Error::Openssl("BN_bin2bn"))
+        } else {
+            Ok(BigNum(bn))
+        }
+    }
+
+    /// Takes ownership of a BIGNUM OpenSSL allocated for us.
+    ///
+    /// # Safety
+    /// `bn` is a valid BIGNUM that nobody else frees.
+    pub(crate) unsafe fn from_owned(bn: *mut openssl_sys::BIGNUM) -> BigNum {
+        BigNum(bn)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const openssl_sys::BIGNUM {
+        self.0
+    }
+
+    /// The value as minimal big-endian bytes (one zero byte for zero).
+    pub(crate) fn to_be(&self) -> Vec<u8> {
+        // SAFETY: self.0 is a valid BIGNUM.
+        let bits = unsafe { openssl_sys::BN_num_bits(self.0) };
+        let mut out = vec![0u8; (bits.max(1) as usize).div_ceil(8)];
+        // SAFETY: out has room for BN_num_bytes(self.0) bytes.
+        let n = unsafe { openssl_sys::BN_bn2bin(self.0, out.as_mut_ptr()) };
+        if n > 0 {
+            out.truncate(n as usize);
+        }
+        out
+    }
+}
+
+impl Drop for BigNum {
+    fn drop(&mut self) {
+        // SAFETY: allocated by BN_bin2bn, freed once.
+        unsafe { openssl_sys::BN_free(self.0) }
+    }
+}
+
+struct Pkey(*mut openssl_sys::EVP_PKEY);
+
+impl Drop for Pkey {
+    fn drop(&mut self) {
+        // SAFETY: owned reference, released once.
+        unsafe { openssl_sys::EVP_PKEY_free(self.0) }
+    }
+}
+
+impl Pkey {
+    fn bn_param(&self, name: &CStr) -> Result<Vec<u8>> {
+        let mut bn: *mut openssl_sys::BIGNUM = ptr::null_mut();
+        // SAFETY: live key; OpenSSL allocates *bn on success.
+        if unsafe { openssl_sys::EVP_PKEY_get_bn_param(self.0, name.as_ptr(), &mut bn) } != 1 {
+            return Err(Error::Openssl("EVP_PKEY_get_bn_param"));
+        }
+        Ok(BigNum(bn).to_be())
+    }
+
+    fn octet_param(&self, name: &CStr) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; 1024];
+        let mut len = 0usize;
+        // SAFETY: live key; out writable for its length.
+        let ok = unsafe {
+            openssl_sys::EVP_PKEY_get_octet_string_param(
+                self.0,
+                name.as_ptr(),
+                out.as_mut_ptr(),
+                out.len(),
+                &mut len,
+            )
+        };
+        if ok != 1 {
+            return Err(Error::Openssl("EVP_PKEY_get_octet_string_param"));
+        }
+        out.truncate(len);
+        Ok(out)
+    }
+
+    fn utf8_param(&self, name: &CStr) -> Result<String> {
+        let mut out = [0 as std::ffi::c_char; 80];
+        let mut len = 0usize;
+        // SAFETY: live key; out writable for its length.
+        let ok = unsafe {
+            openssl_sys::EVP_PKEY_get_utf8_string_param(
+                self.0,
+                name.as_ptr(),
+                out.as_mut_ptr(),
+                out.len(),
+                &mut len,
+            )
+        };
+        if ok != 1 {
+            return Err(Error::Openssl("EVP_PKEY_get_utf8_string_param"));
+        }
+        // SAFETY: OpenSSL NUL-terminates the string it wrote into `out`.
+        Ok(unsafe { CStr::from_ptr(out.as_ptr()) }
+            .to_string_lossy()
+            .into_owned())
+    }
+}
+
+/// Reads the public key of a DER X.509 certificate.
+pub(crate) fn certificate_public_key(der: &[u8]) -> Result<PublicKey> {
+    let mut p = der.as_ptr();
+    let len =
+        c_long::try_from(der.len()).map_err(|_| Error::BadParam("certificate too big".into()))?;
+    // SAFETY: p points to len readable bytes; d2i allocates a new X509 or returns NULL.
+    let x509 = unsafe { openssl_sys::d2i_X509(ptr::null_mut(), &mut p, len) };
+    if x509.is_null() {
+        return Err(Error::Unsupported(
+            "certificate on the token is not valid DER".into(),
+        ));
+    }
+    // SAFETY: x509 is valid; X509_get_pubkey returns a new reference or NULL.
+    let pkey = unsafe { openssl_sys::X509_get_pubkey(x509) };
+    // SAFETY: x509 is ours and no longer needed.
+    unsafe { openssl_sys::X509_free(x509) };
+    if pkey.is_null() {
+        return Err(Error::Unsupported(
+            "certificate public key cannot be read".into(),
+        ));
+    }
+    let pkey = Pkey(pkey);
+    // SAFETY: live key.
+    let id = unsafe { openssl_sys::EVP_PKEY_get_id(pkey.0) };
+    match id {
+        openssl_sys::EVP_PKEY_RSA | openssl_sys::EVP_PKEY_RSA_PSS => Ok(PublicKey::Rsa {
+            modulus: pkey.bn_param(c"n")?,
+            exponent: pkey.bn_param(c"e")?,
+        }),
+        openssl_sys::EVP_PKEY_EC => {
+            let group = pkey.utf8_param(c"group")?;
+            let curve = Curve::from_group_name(&group).ok_or_else(|| {
+                Error::Unsupported(format!("certificate key on unsupported curve {group}"))
+            })?;
+            Ok(PublicKey::Ec {
+                curve,
+                point: pkey.octet_param(c"encoded-pub-key")?,
+            })
+        }
+        openssl_sys::EVP_PKEY_ED25519 => Ok(PublicKey::Ec {
+            curve: Curve::Ed25519,
+            point: pkey.octet_param(c"pub")?,
+        }),
+        openssl_sys::EVP_PKEY_ED448 => Ok(PublicKey::Ec {
+            curve: Curve::Ed448,
+            point: pkey.octet_param(c"pub")?,
+        }),
+        other => Err(Error::Unsupported(format!(
+            "certificate key type {other} is not supported"
+        ))),
+    }
+}

@@ -1,0 +1,374 @@
+//! Key management (provider-keymgmt(7)) for RSA, RSA-PSS, EC, ED25519 and ED448 token keys.
+//!
+//! A token key reaches OpenSSL through the store: the store publishes the key under a short
+//! opaque *reference* and OpenSSL hands that reference to `load` while the store's callback is
+//! running. The reference is an id into [`PUBLISHED`], never a pointer, so a forged or stale
+//! reference finds nothing instead of touching memory.
+//!
+//! Export gives only public parts (and refuses any selection including the private key), so
+//! `openssl pkey -pubout`, verification and certificate matching run in the default provider
+//! while OpenSSL's signature fetch falls back to this provider for the private-key operation.
+//! Import accepts public keys only, for `match` against keys of other providers (e.g. the
+//! certificate's key in `SSL_CTX_use_PrivateKey`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use once_cell::sync::Lazy;
+
+use crate::asn1::Curve;
+use crate::error::{Error, Result};
+use crate::ffi::params::{ParamBuilder, Params, ParamsOut};
+use crate::ffi::sys;
+use crate::object::{KeyAlgorithm, KeyObj, PublicKey};
+
+/// `OSSL_KEYMGMT_SELECT_*` bits (openssl/core_dispatch.h).
+const SELECT_PRIVATE_KEY: i32 = sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY;
+const SELECT_PUBLIC_KEY: i32 = sys::OSSL_KEYMGMT_SELECT_PUBLIC_KEY;
+const SELECT_DOMAIN_PARAMETERS: i32 = sys::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
+
+/// The keydata OpenSSL holds: the algorithm of the keymgmt that made it and, once loaded or
+/// imported, the key.
+pub(crate) struct KeyData {
+    pub(crate) algorithm: KeyAlgorithm,
+    pub(crate) key: Option<Arc<KeyObj>>,
+}
+
+impl KeyData {
+    /// The key, or an error for an empty keydata.
+    pub(crate) fn key(&self) -> Result<&Arc<KeyObj>> {
+        self.key
+            .as_ref()
+            .ok_or_else(|| Error::BadParam("the key object holds no key".into()))
+    }
+}
+
+static PUBLISHED: Lazy<Mutex<HashMap<u64, Arc<KeyObj>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+static NEXT_REFERENCE: AtomicU64 = AtomicU64::new(1);
+const REFERENCE_MAGIC: &[u8; 8] = b"p11ossl1";
+
+/// A key published for `load`; unpublished when dropped.
+pub(crate) struct Published {
+    id: u64,
+    bytes: [u8; 16],
+}
+
+impl Published {
+    /// The reference bytes to give OpenSSL (`OSSL_OBJECT_PARAM_REFERENCE`).
+    pub(crate) fn reference(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        if let Ok(mut map) = PUBLISHED.lock() {
+            map.remove(&self.id);
+        }
+    }
+}
+
+/// Publishes `key` so that `load` can find it through the returned reference.
+pub(crate) fn publish(key: Arc<KeyObj>) -> Result<Published> {
+    let id = NEXT_REFERENCE.fetch_add(1, Ordering::Relaxed);
+    PUBLISHED
+        .lock()
+        .map_err(|_| Error::Module("key registry lock poisoned".into()))?
+        .insert(id, key);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(REFERENCE_MAGIC);
+    bytes[8..].copy_from_slice(&id.to_le_bytes());
+    Ok(Published { id, bytes })
+}
+
+/// `OSSL_FUNC_keymgmt_load`: the key behind a reference from this provider's store.
+pub(crate) fn load(algorithm: KeyAlgorithm, reference: &[u8]) -> Result<KeyData> {
+    let id = match reference {
+        [magic @ .., a, b, c, d, e, f, g, h] if magic == REFERENCE_MAGIC => {
+            u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h])
+        }
+        _ => {
+            return Err(Error::BadParam(
+                "not a pkcs11 provider key reference".into(),
+            ));
+        }
+    };
+    let key = PUBLISHED
+        .lock()
+        .map_err(|_| Error::Module("key registry lock poisoned".into()))?
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| Error::NotFound("stale pkcs11 key reference".into()))?;
+    if !compatible(algorithm, key.algorithm) {
+        return Err(Error::BadParam(format!(
+            "key is {:?}, not {:?}",
+            key.algorithm, algorithm
+        )));
+    }
+    Ok(KeyData {
+        algorithm,
+        key: Some(key),
+    })
+}
+
+fn compatible(keymgmt: KeyAlgorithm, key: KeyAlgorithm) -> bool {
+    keymgmt == key || (keymgmt == KeyAlgorithm::Rsa && key == KeyAlgorithm::RsaPss)
+}
+
+/// `OSSL_FUNC_keymgmt_has`.
+pub(crate) fn has(data: &KeyData, selection: i32) -> bool {
+    let Some(key) = &data.key else {
+        return selection == 0;
+    };
+    selection & SELECT_PRIVATE_KEY == 0 || key.has_private()
+}
+
+/// `OSSL_FUNC_keymgmt_match`: same public key (and curve).
+pub(crate) fn matches(a: &KeyData, b: &KeyData, selection: i32) -> bool {
+    let (Some(a), Some(b)) = (&a.key, &b.key) else {
+        return false;
+    };
+    if selection & (SELECT_PUBLIC_KEY | SELECT_PRIVATE_KEY) != 0 {
+        return same_public(&a.public, &b.public);
+    }
+    match (&a.public, &b.public) {
+        (PublicKey::Ec { curve: ca, .. }, PublicKey::Ec { curve: cb, .. }) => ca == cb,
+        (PublicKey::Rsa { .. }, PublicKey::Rsa { .. }) => true,
+        _ => false,
+    }
+}
+
+fn same_public(a: &PublicKey, b: &PublicKey) -> bool {
+    fn trim(v: &[u8]) -> &[u8] {
+        let start = v.iter().position(|b| *b != 0).unwrap_or(v.len());
+        &v[start..]
+    }
+    match (a, b) {
+        (
+            PublicKey::Rsa {
+                modulus: ma,
+                exponent: ea,
+            },
+            PublicKey::Rsa {
+                modulus: mb,
+                exponent: eb,
+            },
+        ) => trim(ma) == trim(mb) && trim(ea) == trim(eb),
+        (
+            PublicKey::Ec {
+                curve: ca,
+                point: pa,
+            },
+            PublicKey::Ec {
+                curve: cb,
+                point: pb,
+            },
+        ) => ca == cb && pa == pb,
+        _ => false,
+    }
+}
+
+/// Name of the default digest for signing with this key type (`default-digest`).
+fn default_digest(algorithm: KeyAlgorithm) -> Option<&'static str> {
+    match algorithm {
+        KeyAlgorithm::Ed25519 | KeyAlgorithm::Ed448 => None,
+        _ => Some("SHA256"),
+    }
+}
+
+/// `OSSL_FUNC_keymgmt_get_params`.
+pub(crate) fn get_params(data: &KeyData, out: &mut ParamsOut<'_>) -> Result<()> {
+    let key = data.key()?;
+    out.set_int(sys::OSSL_PKEY_PARAM_BITS, to_int(key.bits())?)?;
+    out.set_int(
+        sys::OSSL_PKEY_PARAM_SECURITY_BITS,
+        to_int(key.security_bits())?,
+    )?;
+    out.set_int(
+        sys::OSSL_PKEY_PARAM_MAX_SIZE,
+        to_int(key.max_signature_size())?,
+    )?;
+    match default_digest(key.algorithm) {
+        Some(name) => out.set_utf8(sys::OSSL_PKEY_PARAM_DEFAULT_DIGEST, name)?,
+        // EdDSA signs the message itself: tell X.509/CMS code to pass no digest.
+        None => out.set_utf8(sys::OSSL_PKEY_PARAM_MANDATORY_DIGEST, "")?,
+    }
+    match &key.public {
+        PublicKey::Rsa { modulus, exponent } => {
+            out.set_bn(sys::OSSL_PKEY_PARAM_RSA_N, modulus)?;
+            out.set_bn(sys::OSSL_PKEY_PARAM_RSA_E, exponent)?;
+        }
+        PublicKey::Ec { curve, point } => {
+            if !curve.is_edwards() {
+                out.set_utf8(sys::OSSL_PKEY_PARAM_GROUP_NAME, curve.group_name())?;
+                out.set_utf8(
+                    sys::OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                    if point.first() == Some(&4) {
+                        "uncompressed"
+                    } else {
+                        "compressed"
+                    },
+                )?;
+                out.set_utf8(sys::OSSL_PKEY_PARAM_EC_ENCODING, "named_curve")?;
+            }
+            out.set_octets(sys::OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point)?;
+            out.set_octets(sys::OSSL_PKEY_PARAM_PUB_KEY, point)?;
+        }
+    }
+    Ok(())
+}
+
+fn to_int(value: usize) -> Result<i32> {
+    i32::try_from(value).map_err(|_| Error::BadParam("value out of range".into()))
+}
+
+/// `OSSL_FUNC_keymgmt_export`: public parts only. Returns `Ok(false)` (no error raised) when
+/// the private key is asked for, so OpenSSL looks for an operation in this provider instead.
+pub(crate) fn export(
+    data: &KeyData,
+    selection: i32,
+    callback: impl FnOnce(*const sys::OSSL_PARAM) -> bool,
+) -> Result<bool> {
+    if selection & SELECT_PRIVATE_KEY != 0 {
+        return Ok(false);
+    }
+    let key = data.key()?;
+    let mut params = ParamBuilder::new();
+    let group;
+    match &key.public {
+        PublicKey::Rsa { modulus, exponent } => {
+            if selection & SELECT_PUBLIC_KEY != 0 {
+                params
+                    .big_number(sys::OSSL_PKEY_PARAM_RSA_N, modulus)
+                    .big_number(sys::OSSL_PKEY_PARAM_RSA_E, exponent);
+            }
+        }
+        PublicKey::Ec { curve, point } => {
+            if !curve.is_edwards()
+                && selection & (SELECT_DOMAIN_PARAMETERS | SELECT_PUBLIC_KEY) != 0
+            {
+                group = std::ffi::CString::new(curve.group_name())
+                    .map_err(|_| Error::BadParam("group name".into()))?;
+                params.utf8(sys::OSSL_PKEY_PARAM_GROUP_NAME, &group);
+            }
+            if selection & SELECT_PUBLIC_KEY != 0 {
+                params.octets(sys::OSSL_PKEY_PARAM_PUB_KEY, point);
+            }
+        }
+    }
+    Ok(callback(params.finish()))
+}
+
+/// `OSSL_FUNC_keymgmt_import`: a public key from OpenSSL parameters. OpenSSL 3.0 always asks
+/// for every part (`SELECT_ALL`) when moving a key between providers, so the selection alone
+/// says nothing; parameters that carry a private value are refused with `Ok(false)` and no
+/// error, which makes OpenSSL keep a software private key in its own provider.
+pub(crate) fn import(data: &mut KeyData, selection: i32, params: Params<'_>) -> Result<bool> {
+    if selection & (SELECT_PUBLIC_KEY | SELECT_PRIVATE_KEY) == 0 {
+        return Ok(false);
+    }
+    let carries_private = params.find(sys::OSSL_PKEY_PARAM_RSA_D).is_some()
+        || params.find(sys::OSSL_PKEY_PARAM_PRIV_KEY).is_some();
+    if carries_private {
+        return Ok(false);
+    }
+    let public = match data.algorithm {
+        KeyAlgorithm::Rsa | KeyAlgorithm::RsaPss => PublicKey::Rsa {
+            modulus: required(params, sys::OSSL_PKEY_PARAM_RSA_N)?.big_number()?,
+            exponent: required(params, sys::OSSL_PKEY_PARAM_RSA_E)?.big_number()?,
+        },
+        KeyAlgorithm::Ec => {
+            let group = required(params, sys::OSSL_PKEY_PARAM_GROUP_NAME)?.utf8()?;
+            let curve = Curve::from_group_name(group)
+                .ok_or_else(|| Error::Unsupported(format!("EC group {group}")))?;
+            PublicKey::Ec {
+                curve,
+                point: required(params, sys::OSSL_PKEY_PARAM_PUB_KEY)?
+                    .octets()?
+                    .to_vec(),
+            }
+        }
+        KeyAlgorithm::Ed25519 | KeyAlgorithm::Ed448 => PublicKey::Ec {
+            curve: if data.algorithm == KeyAlgorithm::Ed25519 {
+                Curve::Ed25519
+            } else {
+                Curve::Ed448
+            },
+            point: required(params, sys::OSSL_PKEY_PARAM_PUB_KEY)?
+                .octets()?
+                .to_vec(),
+        },
+    };
+    data.key = Some(Arc::new(KeyObj::imported(data.algorithm, public)));
+    Ok(true)
+}
+
+fn required<'a>(params: Params<'a>, key: &std::ffi::CStr) -> Result<crate::ffi::params::Param<'a>> {
+    params.find(key).ok_or_else(|| {
+        Error::BadParam(format!("missing key parameter '{}'", key.to_string_lossy()))
+    })
+}
+
+/// `OSSL_FUNC_keymgmt_query_operation_name`: the signature algorithm name for EC keys.
+pub(crate) fn operation_name(
+    algorithm: KeyAlgorithm,
+    operation: i32,
+) -> Option<&'static std::ffi::CStr> {
+    if operation != sys::OSSL_OP_SIGNATURE {
+        return None;
+    }
+    match algorithm {
+        KeyAlgorithm::Ec => Some(c"ECDSA"),
+        KeyAlgorithm::Rsa | KeyAlgorithm::RsaPss => Some(c"RSA"),
+        KeyAlgorithm::Ed25519 => Some(c"ED25519"),
+        KeyAlgorithm::Ed448 => Some(c"ED448"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rsa(modulus: &[u8]) -> KeyData {
+        KeyData {
+            algorithm: KeyAlgorithm::Rsa,
+            key: Some(Arc::new(KeyObj::imported(
+                KeyAlgorithm::Rsa,
+                PublicKey::Rsa {
+                    modulus: modulus.to_vec(),
+                    exponent: vec![1, 0, 1],
+                },
+            ))),
+        }
+    }
+
+    #[test]
+    fn references_resolve_only_while_published() {
+        let key = rsa(&[0xc1, 2, 3]).key.unwrap();
+        let published = publish(key).unwrap();
+        let reference = published.reference().to_vec();
+        assert!(load(KeyAlgorithm::Rsa, &reference).is_ok());
+        assert!(load(KeyAlgorithm::Ec, &reference).is_err());
+        drop(published);
+        assert!(load(KeyAlgorithm::Rsa, &reference).is_err());
+        assert!(load(KeyAlgorithm::Rsa, b"garbage").is_err());
+        assert!(load(KeyAlgorithm::Rsa, &[]).is_err());
+    }
+
+    #[test]
+    fn match_compares_public_parts_ignoring_leading_zeros() {
+        let a = rsa(&[0xc1, 2, 3]);
+        let b = rsa(&[0, 0xc1, 2, 3]);
+        let c = rsa(&[0xc1, 2, 4]);
+        assert!(matches(&a, &b, SELECT_PUBLIC_KEY));
+        assert!(!matches(&a, &c, SELECT_PUBLIC_KEY));
+    }
+
+    #[test]
+    fn imported_keys_have_no_private_part() {
+        let a = rsa(&[0xc1]);
+        assert!(has(&a, SELECT_PUBLIC_KEY));
+        assert!(!has(&a, SELECT_PRIVATE_KEY));
+    }
+}

@@ -1,0 +1,126 @@
+//! The PKCS#11 module's lifetime (PKCS#11 3.0 §5.4): load the library, `C_Initialize` with
+//! `CKF_OS_LOCKING_OK` (and `pReserved` from `pkcs11-module-init-args`), discover slots, and at
+//! provider teardown either `C_Finalize` or — with the `no-deinit` quirk — leave the module
+//! untouched, because some modules (SoftHSM2) crash when finalised from an atexit handler.
+
+use std::ffi::CString;
+use std::sync::{Arc, Mutex};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::RvError;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::slot::{Slot, SlotSettings};
+
+/// A loaded and initialised PKCS#11 module with the slots seen so far.
+pub(crate) struct Module {
+    pkcs11: Pkcs11,
+    path: String,
+    no_deinit: bool,
+    settings: Arc<SlotSettings>,
+    slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+/// Modules kept alive (never finalised, never unloaded) because of the `no-deinit` quirk.
+static RETAINED: Mutex<Vec<Arc<Module>>> = Mutex::new(Vec::new());
+
+impl Module {
+    /// Loads and initialises the module named by the configuration.
+    pub(crate) fn load(config: &Config) -> Result<Module> {
+        let path = config.module_path.clone().ok_or_else(|| {
+            Error::Config(
+                "no PKCS#11 module configured: set pkcs11-module-path in the provider's \
+                 openssl.cnf section or the PKCS11_PROVIDER_MODULE environment variable"
+                    .into(),
+            )
+        })?;
+        let pkcs11 = Pkcs11::new(&path)
+            .map_err(|e| Error::Module(format!("cannot load PKCS#11 module '{path}': {e}")))?;
+        let init_args = config
+            .init_args
+            .as_deref()
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| Error::Config("pkcs11-module-init-args contains a NUL byte".into()))?;
+        let args = match &init_args {
+            None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
+            // `init_args` stays alive until after C_Initialize below.
+            Some(text) => crate::ffi::pkcs11::init_args_with_reserved(text),
+        };
+        match pkcs11.initialize(args) {
+            Ok(()) => {}
+            // Another user in this process (e.g. a second provider instance) initialised it.
+            Err(cryptoki::error::Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => {
+                let err = Error::from(e);
+                return Err(err.context(format!("initialising PKCS#11 module '{path}'")));
+            }
+        }
+        drop(init_args);
+        log::debug!("loaded PKCS#11 module {path}");
+        Ok(Module {
+            pkcs11,
+            path,
+            no_deinit: config.quirks.no_deinit,
+            settings: Arc::new(SlotSettings::from_config(config)),
+            slots: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Path the module was loaded from.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// All slots that currently hold a token, reusing the state (sessions, login) of slots
+    /// already known.
+    pub(crate) fn slots(&self) -> Result<Vec<Arc<Slot>>> {
+        let ids = self.pkcs11.get_slots_with_token()?;
+        let mut known = self
+            .slots
+            .lock()
+            .map_err(|_| Error::Module("slot list lock poisoned".into()))?;
+        let mut current = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(slot) = known.iter().find(|s| s.id() == id) {
+                current.push(Arc::clone(slot));
+                continue;
+            }
+            match Slot::open(self.pkcs11.clone(), id, Arc::clone(&self.settings)) {
+                Ok(slot) => {
+                    let slot = Arc::new(slot);
+                    known.push(Arc::clone(&slot));
+                    current.push(slot);
+                }
+                // A slot whose token vanished or is unusable is skipped, not fatal.
+                Err(e) => log::debug!("skipping slot {id}: {e}"),
+            }
+        }
+        Ok(current)
+    }
+
+    /// Provider teardown: with `no-deinit` the module (and its sessions) are kept as they are
+    /// for the rest of the process; otherwise sessions close and `C_Finalize` runs once the last
+    /// key using the module is gone.
+    pub(crate) fn release(module: Arc<Module>) {
+        if module.no_deinit {
+            if let Ok(mut kept) = RETAINED.lock() {
+                kept.push(module);
+            }
+        }
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.clear();
+        }
+        if !self.no_deinit {
+            if let Err(e) = self.pkcs11.clone().finalize() {
+                log::debug!("C_Finalize: {e}");
+            }
+        }
+    }
+}

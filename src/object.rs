@@ -1,0 +1,420 @@
+//! Token objects the provider hands to OpenSSL: keys (a reference to the private key object plus
+//! its public parts, never private values) and certificates (DER), found by the class, label and
+//! id a `pkcs11:` URI gives (PKCS#11 3.0 §5.7 `C_FindObjects*`, §4.8–4.9 key attributes).
+//!
+//! Public parts come from the private key object where the token exposes them (RSA modulus and
+//! exponent), else from the public key object with the same CKA_ID, else from the certificate
+//! with the same CKA_ID, so a token with only a private key and its certificate still works.
+
+use std::sync::Arc;
+
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+
+use crate::asn1::Curve;
+use crate::error::{Error, Result};
+use crate::slot::{Slot, is_session_lost};
+
+/// The public half of a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PublicKey {
+    /// RSA modulus and public exponent, big-endian.
+    Rsa { modulus: Vec<u8>, exponent: Vec<u8> },
+    /// EC point (uncompressed/compressed SEC1 for P-curves, raw for Edwards curves).
+    Ec { curve: Curve, point: Vec<u8> },
+}
+
+/// The OpenSSL key types the provider supports (keymgmt names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyAlgorithm {
+    Rsa,
+    RsaPss,
+    Ec,
+    Ed25519,
+    Ed448,
+}
+
+impl KeyAlgorithm {
+    /// OpenSSL's name for the key type (`OSSL_OBJECT_PARAM_DATA_TYPE`).
+    pub(crate) fn type_name(self) -> &'static std::ffi::CStr {
+        match self {
+            KeyAlgorithm::Rsa => c"RSA",
+            KeyAlgorithm::RsaPss => c"RSA-PSS",
+            KeyAlgorithm::Ec => c"EC",
+            KeyAlgorithm::Ed25519 => c"ED25519",
+            KeyAlgorithm::Ed448 => c"ED448",
+        }
+    }
+
+    fn of(public: &PublicKey, pss_only: bool) -> KeyAlgorithm {
+        match public {
+            PublicKey::Rsa { .. } if pss_only => KeyAlgorithm::RsaPss,
+            PublicKey::Rsa { .. } => KeyAlgorithm::Rsa,
+            PublicKey::Ec {
+                curve: Curve::Ed25519,
+                ..
+            } => KeyAlgorithm::Ed25519,
+            PublicKey::Ec {
+                curve: Curve::Ed448,
+                ..
+            } => KeyAlgorithm::Ed448,
+            PublicKey::Ec { .. } => KeyAlgorithm::Ec,
+        }
+    }
+}
+
+/// Where a key lives on a token.
+pub(crate) struct TokenKey {
+    pub(crate) slot: Arc<Slot>,
+    /// Handle of the private key object; `None` for a public key object.
+    pub(crate) private: Option<ObjectHandle>,
+    /// CKA_ID, for finding the key again on a fresh session after `fork()`.
+    #[expect(dead_code, reason = "used by fork recovery (session pool issue)")]
+    pub(crate) id: Vec<u8>,
+    pub(crate) label: Option<String>,
+    pub(crate) always_authenticate: bool,
+}
+
+/// A key as OpenSSL's keydata: public parts, and the token reference when it is a token key
+/// (a key imported from another provider for comparison has none).
+pub(crate) struct KeyObj {
+    pub(crate) algorithm: KeyAlgorithm,
+    pub(crate) public: PublicKey,
+    pub(crate) token: Option<TokenKey>,
+}
+
+impl KeyObj {
+    /// A public key imported from OpenSSL parameters.
+    pub(crate) fn imported(algorithm: KeyAlgorithm, public: PublicKey) -> KeyObj {
+        KeyObj {
+            algorithm,
+            public,
+            token: None,
+        }
+    }
+
+    /// True when the private key is on a token.
+    pub(crate) fn has_private(&self) -> bool {
+        self.token.as_ref().is_some_and(|t| t.private.is_some())
+    }
+
+    /// Key size in bits.
+    pub(crate) fn bits(&self) -> usize {
+        match &self.public {
+            PublicKey::Rsa { modulus, .. } => significant_bits(modulus),
+            PublicKey::Ec { curve, .. } => curve.bits(),
+        }
+    }
+
+    /// Security strength in bits (SP 800-57 Part 1 Table 2 for RSA).
+    pub(crate) fn security_bits(&self) -> usize {
+        match &self.public {
+            PublicKey::Rsa { .. } => match self.bits() {
+                b if b >= 15360 => 256,
+                b if b >= 7680 => 192,
+                b if b >= 3072 => 128,
+                b if b >= 2048 => 112,
+                b if b >= 1024 => 80,
+                _ => 0,
+            },
+            PublicKey::Ec { curve, .. } => curve.security_bits(),
+        }
+    }
+
+    /// Largest signature this key makes, in bytes.
+    pub(crate) fn max_signature_size(&self) -> usize {
+        match &self.public {
+            PublicKey::Rsa { modulus, .. } => significant_bits(modulus).div_ceil(8),
+            PublicKey::Ec { curve, .. } => curve.max_signature_size(),
+        }
+    }
+
+    /// Signs `data` on the token with `mechanism` (one `C_SignInit` + `C_Sign`). A session the
+    /// token lost is replaced and the call retried once; so is a login the token forgot.
+    pub(crate) fn sign(&self, mechanism: &Mechanism<'_>, data: &[u8]) -> Result<Vec<u8>> {
+        let token = self
+            .token
+            .as_ref()
+            .ok_or_else(|| Error::Unsupported("this key is not on a PKCS#11 token".into()))?;
+        let handle = token
+            .private
+            .ok_or_else(|| Error::Unsupported("a PKCS#11 public key object cannot sign".into()))?;
+        if token.always_authenticate {
+            return Err(Error::Unsupported(format!(
+                "key '{}' needs CKA_ALWAYS_AUTHENTICATE (a login per signature), which is not \
+                 supported yet",
+                token.label.as_deref().unwrap_or("?")
+            )));
+        }
+        let mut retried = false;
+        loop {
+            let session = token.slot.session()?;
+            match session.get()?.sign(mechanism, handle, data) {
+                Ok(sig) => return Ok(sig),
+                Err(e) => {
+                    let err = Error::from(e);
+                    let rv = err.token_rv();
+                    if retried {
+                        return Err(err);
+                    }
+                    retried = true;
+                    match rv {
+                        Some(rv) if is_session_lost(rv) => session.discard(),
+                        Some(cryptoki::error::RvError::UserNotLoggedIn) => {
+                            drop(session);
+                            token.slot.relogin()?;
+                        }
+                        _ => return Err(err),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn significant_bits(big_endian: &[u8]) -> usize {
+    let mut bytes = big_endian.iter().skip_while(|b| **b == 0);
+    match bytes.next() {
+        None => 0,
+        Some(first) => (8 - first.leading_zeros() as usize) + 8 * bytes.count(),
+    }
+}
+
+/// What to look for on one token.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ObjectFilter {
+    pub(crate) private_keys: bool,
+    pub(crate) public_keys: bool,
+    pub(crate) certificates: bool,
+    pub(crate) label: Option<String>,
+    pub(crate) id: Option<Vec<u8>>,
+}
+
+/// An object found on a token.
+pub(crate) enum Found {
+    Key(Arc<KeyObj>),
+    Certificate { der: Vec<u8>, label: Option<String> },
+}
+
+/// Finds the objects on `slot` that `filter` selects, private keys first.
+pub(crate) fn find(slot: &Arc<Slot>, filter: &ObjectFilter) -> Result<Vec<Found>> {
+    let session = slot.session()?;
+    let session = session.get()?;
+    let mut found = Vec::new();
+    let classes = [
+        (filter.private_keys, ObjectClass::PRIVATE_KEY),
+        (filter.public_keys, ObjectClass::PUBLIC_KEY),
+        (filter.certificates, ObjectClass::CERTIFICATE),
+    ];
+    for (wanted, class) in classes {
+        if !wanted {
+            continue;
+        }
+        let mut template = vec![Attribute::Class(class)];
+        if let Some(label) = &filter.label {
+            template.push(Attribute::Label(label.as_bytes().to_vec()));
+        }
+        if let Some(id) = &filter.id {
+            template.push(Attribute::Id(id.clone()));
+        }
+        for handle in session.find_objects(&template)? {
+            let item = if class == ObjectClass::CERTIFICATE {
+                certificate(session, handle)
+            } else {
+                key(slot, session, handle, class == ObjectClass::PRIVATE_KEY)
+            };
+            match item {
+                Ok(Some(item)) => found.push(item),
+                Ok(None) => {}
+                // One unreadable object must not hide the others.
+                Err(e) => log::debug!("skipping object {handle} on '{}': {e}", slot.label()),
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn text(bytes: Vec<u8>) -> Option<String> {
+    String::from_utf8(bytes).ok()
+}
+
+fn certificate(
+    session: &cryptoki::session::Session,
+    handle: ObjectHandle,
+) -> Result<Option<Found>> {
+    let attrs = session.get_attributes(handle, &[AttributeType::Value, AttributeType::Label])?;
+    let mut der = None;
+    let mut label = None;
+    for attr in attrs {
+        match attr {
+            Attribute::Value(v) => der = Some(v),
+            Attribute::Label(l) => label = text(l),
+            _ => {}
+        }
+    }
+    Ok(der.map(|der| Found::Certificate { der, label }))
+}
+
+fn key(
+    slot: &Arc<Slot>,
+    session: &cryptoki::session::Session,
+    handle: ObjectHandle,
+    private: bool,
+) -> Result<Option<Found>> {
+    let attrs = session.get_attributes(
+        handle,
+        &[
+            AttributeType::KeyType,
+            AttributeType::Id,
+            AttributeType::Label,
+            AttributeType::AlwaysAuthenticate,
+            AttributeType::Modulus,
+            AttributeType::PublicExponent,
+            AttributeType::EcParams,
+            AttributeType::EcPoint,
+            AttributeType::AllowedMechanisms,
+        ],
+    )?;
+    let mut key_type = None;
+    let mut id = Vec::new();
+    let mut label = None;
+    let mut always_authenticate = false;
+    let (mut modulus, mut exponent, mut ec_params, mut ec_point) = (None, None, None, None);
+    let mut pss_only = false;
+    for attr in attrs {
+        match attr {
+            Attribute::KeyType(t) => key_type = Some(t),
+            Attribute::Id(v) => id = v,
+            Attribute::Label(v) => label = text(v),
+            Attribute::AlwaysAuthenticate(b) => always_authenticate = b,
+            Attribute::Modulus(v) if !v.is_empty() => modulus = Some(v),
+            Attribute::PublicExponent(v) if !v.is_empty() => exponent = Some(v),
+            Attribute::EcParams(v) if !v.is_empty() => ec_params = Some(v),
+            Attribute::EcPoint(v) if !v.is_empty() => ec_point = Some(v),
+            Attribute::AllowedMechanisms(m) => pss_only = allows_only_pss(&m),
+            _ => {}
+        }
+    }
+    let public = match key_type {
+        Some(KeyType::RSA) => match (modulus, exponent) {
+            (Some(modulus), Some(exponent)) => Some(PublicKey::Rsa { modulus, exponent }),
+            _ => None,
+        },
+        Some(KeyType::EC) | Some(KeyType::EC_EDWARDS) => {
+            let curve = ec_params
+                .as_deref()
+                .and_then(Curve::from_ec_params)
+                .ok_or_else(|| Error::Unsupported("key on an unsupported curve".into()))?;
+            ec_point
+                .as_deref()
+                .and_then(|p| crate::asn1::unwrap_ec_point(p, curve))
+                .map(|point| PublicKey::Ec { curve, point })
+        }
+        // Other key types (DSA, secret keys, ...) are not offered to OpenSSL.
+        _ => return Ok(None),
+    };
+    let public = match public {
+        Some(p) => p,
+        None => companion_public_key(session, &id, label.as_deref())?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "no public key or certificate on token '{}' for key '{}'",
+                slot.label(),
+                label.as_deref().unwrap_or("")
+            ))
+        })?,
+    };
+    Ok(Some(Found::Key(Arc::new(KeyObj {
+        algorithm: KeyAlgorithm::of(&public, pss_only),
+        public,
+        token: Some(TokenKey {
+            slot: Arc::clone(slot),
+            private: private.then_some(handle),
+            id,
+            label,
+            always_authenticate,
+        }),
+    }))))
+}
+
+fn allows_only_pss(mechanisms: &[cryptoki::mechanism::MechanismType]) -> bool {
+    use cryptoki::mechanism::MechanismType as M;
+    let pss = [
+        M::RSA_PKCS_PSS,
+        M::SHA1_RSA_PKCS_PSS,
+        M::SHA256_RSA_PKCS_PSS,
+        M::SHA384_RSA_PKCS_PSS,
+        M::SHA512_RSA_PKCS_PSS,
+    ];
+    !mechanisms.is_empty() && mechanisms.iter().all(|m| pss.contains(m))
+}
+
+/// The public key of a private key without readable public attributes: the public key object,
+/// else the certificate, with the same CKA_ID (or the same label when the id is empty).
+fn companion_public_key(
+    session: &cryptoki::session::Session,
+    id: &[u8],
+    label: Option<&str>,
+) -> Result<Option<PublicKey>> {
+    let link = if !id.is_empty() {
+        Attribute::Id(id.to_vec())
+    } else if let Some(label) = label {
+        Attribute::Label(label.as_bytes().to_vec())
+    } else {
+        return Ok(None);
+    };
+    for handle in
+        session.find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY), link.clone()])?
+    {
+        let attrs = session.get_attributes(
+            handle,
+            &[
+                AttributeType::Modulus,
+                AttributeType::PublicExponent,
+                AttributeType::EcParams,
+                AttributeType::EcPoint,
+            ],
+        )?;
+        let (mut modulus, mut exponent, mut params, mut point) = (None, None, None, None);
+        for attr in attrs {
+            match attr {
+                Attribute::Modulus(v) => modulus = Some(v),
+                Attribute::PublicExponent(v) => exponent = Some(v),
+                Attribute::EcParams(v) => params = Some(v),
+                Attribute::EcPoint(v) => point = Some(v),
+                _ => {}
+            }
+        }
+        if let (Some(modulus), Some(exponent)) = (modulus, exponent) {
+            return Ok(Some(PublicKey::Rsa { modulus, exponent }));
+        }
+        if let Some(curve) = params.as_deref().and_then(Curve::from_ec_params) {
+            if let Some(point) = point
+                .as_deref()
+                .and_then(|p| crate::asn1::unwrap_ec_point(p, curve))
+            {
+                return Ok(Some(PublicKey::Ec { curve, point }));
+            }
+        }
+    }
+    for handle in session.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), link])? {
+        if let Some(Found::Certificate { der, .. }) = certificate(session, handle)? {
+            return crate::ffi::ossl::certificate_public_key(&der).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_ignore_leading_zero_bytes() {
+        assert_eq!(significant_bits(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(significant_bits(&[0x01]), 1);
+        assert_eq!(significant_bits(&[]), 0);
+        let mut modulus = vec![0xc3u8];
+        modulus.extend([0u8; 255]);
+        assert_eq!(significant_bits(&modulus), 2048);
+    }
+}

@@ -1,0 +1,75 @@
+//! The provider context (`provctx`, provider-base(7)): configuration, the lazily loaded PKCS#11
+//! module, the child library context used for hashing, and a per-digest cache of fetched
+//! `EVP_MD`s so the signing hot path never fetches again.
+
+use std::sync::{Arc, Mutex};
+
+use once_cell::sync::OnceCell;
+
+use crate::asn1::Digest;
+use crate::config::{Config, LoadBehavior};
+use crate::error::{Error, Result};
+use crate::ffi::core::CoreHandle;
+use crate::ffi::ossl::{LibCtx, Md};
+use crate::module::Module;
+
+/// One loaded instance of the provider.
+pub(crate) struct ProvCtx {
+    pub(crate) config: Config,
+    pub(crate) core: CoreHandle,
+    libctx: Option<LibCtx>,
+    module: Mutex<Option<Arc<Module>>>,
+    digests: [OnceCell<Arc<Md>>; Digest::ALL.len()],
+}
+
+impl ProvCtx {
+    pub(crate) fn new(core: CoreHandle, config: Config, libctx: Option<LibCtx>) -> Result<ProvCtx> {
+        let ctx = ProvCtx {
+            config,
+            core,
+            libctx,
+            module: Mutex::new(None),
+            digests: Default::default(),
+        };
+        if ctx.config.load_behavior == LoadBehavior::Early {
+            ctx.module()?;
+        }
+        Ok(ctx)
+    }
+
+    /// The PKCS#11 module, loaded and initialised on first use. A failed load is retried on the
+    /// next use (the error is reported each time).
+    pub(crate) fn module(&self) -> Result<Arc<Module>> {
+        let mut slot = self
+            .module
+            .lock()
+            .map_err(|_| Error::Module("module lock poisoned".into()))?;
+        if let Some(module) = slot.as_ref() {
+            return Ok(Arc::clone(module));
+        }
+        let module = Arc::new(Module::load(&self.config)?);
+        *slot = Some(Arc::clone(&module));
+        Ok(module)
+    }
+
+    /// The fetched implementation of `digest`, fetched once per provider instance.
+    pub(crate) fn md(&self, digest: Digest) -> Result<Arc<Md>> {
+        let index = Digest::ALL
+            .iter()
+            .position(|d| *d == digest)
+            .ok_or_else(|| Error::Unsupported(format!("digest {digest:?}")))?;
+        self.digests[index]
+            .get_or_try_init(|| Md::fetch(self.libctx.as_ref(), digest.name()).map(Arc::new))
+            .cloned()
+    }
+}
+
+impl Drop for ProvCtx {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.module.lock() {
+            if let Some(module) = slot.take() {
+                Module::release(module);
+            }
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! One slot with a token: its identity (for URI matching), a pool of sessions, and the login
+//! state (PKCS#11 3.0 §5.6 session management, §5.7 login).
+//!
+//! Login is per application per token in PKCS#11, and lasts while at least one session is open,
+//! so each slot keeps one dedicated login session open. PIN order (DESIGN.md): URI
+//! `pin-value`/`pin-source`, then config `pkcs11-module-token-pin`, then a PIN cached from an
+//! earlier successful login, then the OpenSSL passphrase callback. A PIN the token rejected with
+//! `CKR_PIN_INCORRECT` is remembered and never sent again automatically; a token reporting
+//! "final try" or "locked" is not sent a PIN at all.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cryptoki::context::Pkcs11;
+use cryptoki::error::RvError;
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot as SlotId;
+use cryptoki::types::RawAuthPin;
+use zeroize::Zeroizing;
+
+use crate::config::{CachePins, Config, LoginBehavior};
+use crate::error::{Error, Result};
+use crate::uri::Pkcs11Uri;
+
+/// A PIN in memory: wiped when dropped.
+pub(crate) type Pin = Zeroizing<Vec<u8>>;
+
+/// Per-module settings every slot needs.
+pub(crate) struct SlotSettings {
+    pub(crate) login_behavior: LoginBehavior,
+    pub(crate) config_pin: Option<Pin>,
+    pub(crate) cache_pins: bool,
+    pub(crate) max_idle_sessions: usize,
+}
+
+impl SlotSettings {
+    pub(crate) fn from_config(config: &Config) -> SlotSettings {
+        SlotSettings {
+            login_behavior: config.login_behavior,
+            config_pin: config
+                .token_pin
+                .as_ref()
+                .map(|p| Zeroizing::new(p.as_bytes().to_vec())),
+            cache_pins: matches!(config.cache_pins, CachePins::Cache),
+            max_idle_sessions: config.cache_sessions,
+        }
+    }
+}
+
+/// Identity strings of a slot and its token, blank-padding removed.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenIdentity {
+    pub(crate) label: String,
+    pub(crate) manufacturer: String,
+    pub(crate) model: String,
+    pub(crate) serial: String,
+    pub(crate) slot_description: String,
+    pub(crate) slot_manufacturer: String,
+}
+
+impl TokenIdentity {
+    /// True when every token/slot attribute the URI gives matches (RFC 7512 §2.3).
+    pub(crate) fn matches(&self, uri: &Pkcs11Uri, slot_id: u64) -> bool {
+        fn same(want: &Option<String>, have: &str) -> bool {
+            want.as_deref().is_none_or(|w| w == have)
+        }
+        same(&uri.token, &self.label)
+            && same(&uri.manufacturer, &self.manufacturer)
+            && same(&uri.model, &self.model)
+            && same(&uri.serial, &self.serial)
+            && same(&uri.slot_description, &self.slot_description)
+            && same(&uri.slot_manufacturer, &self.slot_manufacturer)
+            && uri.slot_id.is_none_or(|id| id == slot_id)
+    }
+}
+
+#[derive(Default)]
+struct LoginState {
+    session: Option<Session>,
+    logged_in: bool,
+    cached_pin: Option<Pin>,
+    rejected_pins: Vec<Pin>,
+}
+
+/// Asks the user for a PIN (the OpenSSL passphrase callback); the text says which token.
+pub(crate) type Prompt<'p> = dyn FnMut(&str) -> Result<Option<Pin>> + 'p;
+
+/// Where a PIN may come from for one login attempt, besides config and cache.
+pub(crate) struct PinRequest<'a, 'p> {
+    /// PIN given in the URI (`pin-value` or the content of `pin-source`).
+    pub(crate) uri_pin: Option<Pin>,
+    /// Asks the user; `None` when there is no passphrase callback.
+    pub(crate) prompt: Option<&'a mut Prompt<'p>>,
+}
+
+/// A slot with a token.
+pub(crate) struct Slot {
+    id: SlotId,
+    identity: TokenIdentity,
+    login_required: bool,
+    protected_path: bool,
+    pkcs11: Pkcs11,
+    settings: Arc<SlotSettings>,
+    idle: Mutex<Vec<Session>>,
+    login: Mutex<LoginState>,
+}
+
+impl Slot {
+    pub(crate) fn open(pkcs11: Pkcs11, id: SlotId, settings: Arc<SlotSettings>) -> Result<Slot> {
+        let slot_info = pkcs11.get_slot_info(id)?;
+        let token = pkcs11.get_token_info(id)?;
+        let identity = TokenIdentity {
+            label: token.label().trim_end().to_string(),
+            manufacturer: token.manufacturer_id().trim_end().to_string(),
+            model: token.model().trim_end().to_string(),
+            serial: token.serial_number().trim_end().to_string(),
+            slot_description: slot_info.slot_description().trim_end().to_string(),
+            slot_manufacturer: slot_info.manufacturer_id().trim_end().to_string(),
+        };
+        Ok(Slot {
+            id,
+            identity,
+            login_required: token.login_required(),
+            protected_path: token.protected_authentication_path(),
+            pkcs11,
+            settings,
+            idle: Mutex::new(Vec::new()),
+            login: Mutex::new(LoginState::default()),
+        })
+    }
+
+    pub(crate) fn id(&self) -> SlotId {
+        self.id
+    }
+
+    pub(crate) fn identity(&self) -> &TokenIdentity {
+        &self.identity
+    }
+
+    /// Token label for messages.
+    pub(crate) fn label(&self) -> &str {
+        &self.identity.label
+    }
+
+    /// Takes an idle session or opens a new one; it returns to the pool when dropped.
+    pub(crate) fn session(&self) -> Result<PooledSession<'_>> {
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let session = match reused {
+            Some(s) => s,
+            None => self
+                .pkcs11
+                .open_ro_session(self.id)
+                .map_err(|e| Error::from(e).context(format!("token '{}'", self.label())))?,
+        };
+        Ok(PooledSession {
+            slot: self,
+            session: Some(session),
+        })
+    }
+
+    fn login_state(&self) -> Result<MutexGuard<'_, LoginState>> {
+        self.login
+            .lock()
+            .map_err(|_| Error::Module("login state lock poisoned".into()))
+    }
+
+    /// True once a login on this token succeeded in this process.
+    pub(crate) fn is_logged_in(&self) -> bool {
+        self.login.lock().map(|s| s.logged_in).unwrap_or(false)
+    }
+
+    /// Whether reading `want_private` objects needs a login first, per `login-behavior`.
+    pub(crate) fn needs_login(&self, want_private: bool) -> bool {
+        match self.settings.login_behavior {
+            LoginBehavior::Never => false,
+            LoginBehavior::Always => !self.is_logged_in(),
+            LoginBehavior::Auto => want_private && self.login_required && !self.is_logged_in(),
+        }
+    }
+
+    /// Logs the user in unless already logged in.
+    pub(crate) fn login(&self, mut request: PinRequest<'_, '_>) -> Result<()> {
+        if self.is_logged_in() {
+            return Ok(());
+        }
+        let token = self.pkcs11.get_token_info(self.id)?;
+        if token.user_pin_locked() {
+            return Err(Error::PinRefused(format!(
+                "the user PIN of token '{}' is locked",
+                self.label()
+            )));
+        }
+        if token.user_pin_final_try() {
+            return Err(Error::PinRefused(format!(
+                "token '{}' reports that one more wrong PIN locks it; refusing to log in \
+                 automatically (log in once with the token's own tool)",
+                self.label()
+            )));
+        }
+        let (pin, prompted) = if self.protected_path {
+            (None, false)
+        } else {
+            // Gathered without holding the login lock: the prompt calls back into OpenSSL.
+            let (pin, prompted) = self.choose_pin(&mut request)?;
+            (Some(pin), prompted)
+        };
+        let mut state = self.login_state()?;
+        if state.logged_in {
+            return Ok(());
+        }
+        if let Some(pin) = &pin {
+            if state
+                .rejected_pins
+                .iter()
+                .any(|bad| bad.as_slice() == pin.as_slice())
+            {
+                return Err(Error::PinRefused(format!(
+                    "the PIN for token '{}' was already rejected with CKR_PIN_INCORRECT; \
+                     not sending it again",
+                    self.label()
+                )));
+            }
+        }
+        let session = match state.session.take() {
+            Some(s) => s,
+            None => self.pkcs11.open_ro_session(self.id)?,
+        };
+        let result = match &pin {
+            None => session.login(UserType::User, None),
+            Some(pin) => {
+                let raw = RawAuthPin::new(Box::new(pin.to_vec()));
+                session.login_with_raw(UserType::User, &raw)
+            }
+        };
+        match result {
+            Ok(()) | Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                log::debug!("logged in to token '{}'", self.label());
+                state.session = Some(session);
+                state.logged_in = true;
+                if let Some(pin) = pin {
+                    if !prompted || self.settings.cache_pins {
+                        state.cached_pin = Some(pin);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let err = Error::from(e);
+                if err.token_rv() == Some(RvError::PinIncorrect) {
+                    if let Some(pin) = pin {
+                        state.rejected_pins.push(pin);
+                    }
+                }
+                state.session = Some(session);
+                Err(err.context(format!("login to token '{}'", self.label())))
+            }
+        }
+    }
+
+    /// Picks the PIN to try; the flag is true when it was typed at the prompt.
+    fn choose_pin(&self, request: &mut PinRequest<'_, '_>) -> Result<(Pin, bool)> {
+        if let Some(pin) = request.uri_pin.take() {
+            return Ok((pin, false));
+        }
+        if let Some(pin) = &self.settings.config_pin {
+            return Ok((pin.clone(), false));
+        }
+        if let Some(pin) = self.login_state()?.cached_pin.clone() {
+            return Ok((pin, false));
+        }
+        if let Some(prompt) = request.prompt.as_mut() {
+            let info = format!("PIN for PKCS#11 token '{}'", self.label());
+            if let Some(pin) = prompt(&info)? {
+                return Ok((pin, true));
+            }
+        }
+        Err(Error::LoginRequired(format!(
+            "token '{}' requires login and no PIN was given (use pin-value or pin-source in \
+             the URI, pkcs11-module-token-pin in openssl.cnf, or a passphrase prompt)",
+            self.label()
+        )))
+    }
+
+    /// Logs in again after the token forgot the login (e.g. `CKR_USER_NOT_LOGGED_IN`), using
+    /// only non-interactive sources.
+    pub(crate) fn relogin(&self) -> Result<()> {
+        if let Ok(mut state) = self.login_state() {
+            state.logged_in = false;
+        }
+        self.login(PinRequest {
+            uri_pin: None,
+            prompt: None,
+        })
+    }
+
+    fn return_session(&self, session: Session) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.settings.max_idle_sessions {
+                idle.push(session);
+                return;
+            }
+        }
+        drop(session);
+    }
+}
+
+/// A session checked out of a slot's pool.
+pub(crate) struct PooledSession<'a> {
+    slot: &'a Slot,
+    session: Option<Session>,
+}
+
+impl PooledSession<'_> {
+    /// The session.
+    pub(crate) fn get(&self) -> Result<&Session> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| Error::Module("session already discarded".into()))
+    }
+
+    /// Closes the session instead of returning it to the pool (after it failed).
+    pub(crate) fn discard(mut self) {
+        self.session = None;
+    }
+}
+
+impl Drop for PooledSession<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.slot.return_session(session);
+        }
+    }
+}
+
+/// True for return codes after which a session is unusable but a fresh one may work.
+pub(crate) fn is_session_lost(rv: RvError) -> bool {
+    matches!(
+        rv,
+        RvError::SessionHandleInvalid | RvError::SessionClosed | RvError::DeviceRemoved
+    )
+}

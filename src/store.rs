@@ -1,0 +1,182 @@
+//! The `pkcs11:` store (provider-storemgmt(7), ossl_store(7)): resolves an RFC 7512 URI to the
+//! matching tokens and objects and hands them to OpenSSL one at a time as object abstractions
+//! (provider-object(7)): keys by reference (never private values), certificates as DER.
+//!
+//! Resolution happens on the first `load`, because only `load` receives the passphrase callback
+//! a login may need. A URI that names no specific object lists every object of the matching
+//! tokens; one that names an object (label or id) and matches nothing is an error, so users get
+//! "no object matches ..." rather than a silent empty result.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::object::{self, Found, ObjectFilter};
+use crate::provider::ProvCtx;
+use crate::slot::{Pin, PinRequest, Prompt};
+use crate::uri::{ObjectType, Pkcs11Uri};
+
+/// `OSSL_STORE_INFO_*` values from openssl/store.h (what `OSSL_STORE_expect` passes).
+const STORE_INFO_PUBKEY: i32 = 3;
+const STORE_INFO_PKEY: i32 = 4;
+const STORE_INFO_CERT: i32 = 5;
+
+/// One open `pkcs11:` URI.
+pub(crate) struct StoreCtx {
+    prov: Arc<ProvCtx>,
+    uri: Pkcs11Uri,
+    text: String,
+    expect: i32,
+    pending: Option<VecDeque<Found>>,
+    finished: bool,
+}
+
+impl StoreCtx {
+    /// `OSSL_FUNC_store_open`: parses the URI (no token access yet).
+    pub(crate) fn open(prov: Arc<ProvCtx>, uri: &[u8]) -> Result<StoreCtx> {
+        let parsed = Pkcs11Uri::parse(uri).map_err(|e| Error::Uri(e.to_string()))?;
+        if let Some(path) = &parsed.module_path {
+            let configured = prov.config.module_path.as_deref().unwrap_or("");
+            if path != configured {
+                return Err(Error::Unsupported(format!(
+                    "URI asks for module-path '{path}', but this provider uses '{configured}'; \
+                     change pkcs11-module-path instead"
+                )));
+            }
+        }
+        let text = parsed.to_string();
+        Ok(StoreCtx {
+            prov,
+            uri: parsed,
+            text,
+            expect: 0,
+            pending: None,
+            finished: false,
+        })
+    }
+
+    /// `OSSL_STORE_PARAM_EXPECT`.
+    pub(crate) fn set_expect(&mut self, expect: i32) {
+        self.expect = expect;
+    }
+
+    /// `OSSL_FUNC_store_eof`.
+    pub(crate) fn eof(&self) -> bool {
+        self.finished || self.pending.as_ref().is_some_and(VecDeque::is_empty)
+    }
+
+    /// Next object, resolving the URI on the first call. After an error the store is at EOF,
+    /// so a caller looping until EOF does not retry a failed login.
+    pub(crate) fn next(&mut self, prompt: Option<&mut Prompt<'_>>) -> Result<Option<Found>> {
+        if self.finished {
+            return Ok(None);
+        }
+        if self.pending.is_none() {
+            match self.resolve(prompt) {
+                Ok(found) => self.pending = Some(found.into()),
+                Err(e) => {
+                    self.finished = true;
+                    return Err(e);
+                }
+            }
+        }
+        let next = self.pending.as_mut().and_then(VecDeque::pop_front);
+        if next.is_none() {
+            self.finished = true;
+        }
+        Ok(next)
+    }
+
+    fn filter(&self) -> Option<ObjectFilter> {
+        let mut filter = ObjectFilter {
+            label: self.uri.object.clone(),
+            id: self.uri.id.clone(),
+            ..ObjectFilter::default()
+        };
+        match self.uri.object_type {
+            Some(ObjectType::Private) => filter.private_keys = true,
+            Some(ObjectType::Public) => filter.public_keys = true,
+            Some(ObjectType::Cert) => filter.certificates = true,
+            Some(ObjectType::SecretKey | ObjectType::Data) => return None,
+            None => match self.expect {
+                STORE_INFO_PKEY => filter.private_keys = true,
+                STORE_INFO_PUBKEY => filter.public_keys = true,
+                STORE_INFO_CERT => filter.certificates = true,
+                _ => {
+                    filter.private_keys = true;
+                    filter.public_keys = true;
+                    filter.certificates = true;
+                }
+            },
+        }
+        Some(filter)
+    }
+
+    fn uri_pin(&self) -> Result<Option<Pin>> {
+        if let Some(pin) = &self.uri.pin_value {
+            return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
+        }
+        if self.uri.pin_source.is_some() {
+            let path = self.uri.pin_source_path().ok_or_else(|| {
+                Error::Uri("pin-source must be a file path or a file: URI".into())
+            })?;
+            let pin = crate::config::read_pin_file(path)
+                .map_err(|e| Error::Uri(format!("pin-source: {e}")))?;
+            return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
+        }
+        Ok(None)
+    }
+
+    fn resolve(&mut self, mut prompt: Option<&mut Prompt<'_>>) -> Result<Vec<Found>> {
+        let Some(filter) = self.filter() else {
+            log::debug!(
+                "{}: secret keys and data objects are not offered to OpenSSL",
+                self.text
+            );
+            return Ok(Vec::new());
+        };
+        let module = self.prov.module()?;
+        let slots: Vec<_> = module
+            .slots()?
+            .into_iter()
+            .filter(|s| s.identity().matches(&self.uri, s.id().id()))
+            .collect();
+        if slots.is_empty() {
+            return Err(Error::NotFound(format!(
+                "no token matches {} in module {}",
+                self.text,
+                module.path()
+            )));
+        }
+        let mut found = Vec::new();
+        for slot in &slots {
+            if slot.needs_login(filter.private_keys) {
+                let request = PinRequest {
+                    uri_pin: self.uri_pin()?,
+                    prompt: prompt.as_deref_mut(),
+                };
+                slot.login(request)?;
+            }
+            found.extend(object::find(slot, &filter)?);
+        }
+        let names_object = self.uri.object.is_some() || self.uri.id.is_some();
+        if found.is_empty() && !self.uri.is_token_only() {
+            return Err(Error::NotFound(format!("no object matches {}", self.text)));
+        }
+        // A URI that names one private key (by label or id) must not silently pick one of
+        // several: signing with the wrong key is worse than failing.
+        let private_keys = found
+            .iter()
+            .filter(|f| matches!(f, Found::Key(k) if k.has_private()))
+            .count();
+        if names_object && private_keys > 1 {
+            return Err(Error::Ambiguous(format!(
+                "{private_keys} private keys match {}; add id= or token= to the URI to choose one",
+                self.text
+            )));
+        }
+        Ok(found)
+    }
+}
