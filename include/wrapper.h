@@ -1,7 +1,8 @@
 /*
  * The OpenSSL headers bindgen reads for src/ffi/sys.rs: the provider ABI
  * (dispatch ids, function types, parameter names) and the one libcrypto
- * function openssl-sys does not declare (OSSL_LIB_CTX_new_from_dispatch).
+ * libcrypto functions openssl-sys does not declare (child library context,
+ * core BIO wrapping, public key printing).
  */
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
@@ -9,3 +10,6 @@
 #include <openssl/core_object.h>
 #include <openssl/params.h>
 #include <openssl/crypto.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/err.h>

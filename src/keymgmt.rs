@@ -234,9 +234,15 @@ pub(crate) fn export(
         return Ok(false);
     }
     let key = data.key()?;
+    let mut params = public_params(&key.public, selection);
+    Ok(callback(params.finish()))
+}
+
+/// The OpenSSL parameters describing `public` (what `selection` asks for): RSA n and e, or the
+/// EC group and point, or the EdDSA public key.
+pub(crate) fn public_params(public: &PublicKey, selection: i32) -> ParamBuilder<'_> {
     let mut params = ParamBuilder::new();
-    let group;
-    match &key.public {
+    match public {
         PublicKey::Rsa { modulus, exponent } => {
             if selection & SELECT_PUBLIC_KEY != 0 {
                 params
@@ -245,19 +251,26 @@ pub(crate) fn export(
             }
         }
         PublicKey::Ec { curve, point } => {
-            if !curve.is_edwards()
-                && selection & (SELECT_DOMAIN_PARAMETERS | SELECT_PUBLIC_KEY) != 0
-            {
-                group = std::ffi::CString::new(curve.group_name())
-                    .map_err(|_| Error::BadParam("group name".into()))?;
-                params.utf8(sys::OSSL_PKEY_PARAM_GROUP_NAME, &group);
+            let wants_group = selection & (SELECT_DOMAIN_PARAMETERS | SELECT_PUBLIC_KEY) != 0;
+            if let (true, Some(group)) = (wants_group, group_name(*curve)) {
+                params.utf8(sys::OSSL_PKEY_PARAM_GROUP_NAME, group);
             }
             if selection & SELECT_PUBLIC_KEY != 0 {
                 params.octets(sys::OSSL_PKEY_PARAM_PUB_KEY, point);
             }
         }
     }
-    Ok(callback(params.finish()))
+    params
+}
+
+/// OpenSSL group name of a short-Weierstrass curve (Edwards curves have none).
+fn group_name(curve: Curve) -> Option<&'static std::ffi::CStr> {
+    match curve {
+        Curve::P256 => Some(c"prime256v1"),
+        Curve::P384 => Some(c"secp384r1"),
+        Curve::P521 => Some(c"secp521r1"),
+        Curve::Ed25519 | Curve::Ed448 => None,
+    }
 }
 
 /// `OSSL_FUNC_keymgmt_import`: a public key from OpenSSL parameters. OpenSSL 3.0 always asks

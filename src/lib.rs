@@ -9,6 +9,7 @@ mod ffi;
 
 mod asn1;
 mod config;
+mod encoder;
 mod error;
 mod keymgmt;
 mod logging;

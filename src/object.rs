@@ -68,8 +68,7 @@ pub(crate) struct TokenKey {
     pub(crate) slot: Arc<Slot>,
     /// Handle of the private key object; `None` for a public key object.
     pub(crate) private: Option<ObjectHandle>,
-    /// CKA_ID, for finding the key again on a fresh session after `fork()`.
-    #[expect(dead_code, reason = "used by fork recovery (session pool issue)")]
+    /// CKA_ID (names the key in URIs; finds it again after `fork()`).
     pub(crate) id: Vec<u8>,
     pub(crate) label: Option<String>,
     pub(crate) always_authenticate: bool,

@@ -47,9 +47,16 @@ impl ProvCtx {
         if let Some(module) = slot.as_ref() {
             return Ok(Arc::clone(module));
         }
-        let module = Arc::new(Module::load(&self.config)?);
+        let module = Arc::new(crate::ffi::ossl::discarding_errors(|| {
+            Module::load(&self.config)
+        })?);
         *slot = Some(Arc::clone(&module));
         Ok(module)
+    }
+
+    /// The provider's child library context, if the core offered one.
+    pub(crate) fn libctx(&self) -> Option<&LibCtx> {
+        self.libctx.as_ref()
     }
 
     /// The fetched implementation of `digest`, fetched once per provider instance.

@@ -224,13 +224,13 @@ impl Slot {
             Some(s) => s,
             None => self.pkcs11.open_ro_session(self.id)?,
         };
-        let result = match &pin {
+        let result = crate::ffi::ossl::discarding_errors(|| match &pin {
             None => session.login(UserType::User, None),
             Some(pin) => {
                 let raw = RawAuthPin::new(Box::new(pin.to_vec()));
                 session.login_with_raw(UserType::User, &raw)
             }
-        };
+        });
         match result {
             Ok(()) | Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
                 log::debug!("logged in to token '{}'", self.label());

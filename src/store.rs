@@ -28,16 +28,45 @@ pub(crate) struct StoreCtx {
     prov: Arc<ProvCtx>,
     uri: Pkcs11Uri,
     text: String,
+    /// Why the URI cannot be used. Reported by the first `load`: OpenSSL 3.0 discards errors
+    /// raised by a failing `open` and would only say "unregistered scheme".
+    invalid: Option<Error>,
     expect: i32,
     pending: Option<VecDeque<Found>>,
     finished: bool,
 }
 
 impl StoreCtx {
-    /// `OSSL_FUNC_store_open`: parses the URI (no token access yet).
+    /// `OSSL_FUNC_store_open`: parses the URI (no token access yet). Only a URI that is not
+    /// `pkcs11:` at all fails here, so other loaders can try it.
     pub(crate) fn open(prov: Arc<ProvCtx>, uri: &[u8]) -> Result<StoreCtx> {
-        let parsed = Pkcs11Uri::parse(uri).map_err(|e| Error::Uri(e.to_string()))?;
-        if let Some(path) = &parsed.module_path {
+        let is_pkcs11 = uri
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"pkcs11:"));
+        if !is_pkcs11 {
+            return Err(Error::Uri("not a pkcs11: URI".into()));
+        }
+        let (parsed, invalid) = match Pkcs11Uri::parse(uri) {
+            Ok(parsed) => {
+                let invalid = Self::check_module(&prov, &parsed).err();
+                (parsed, invalid)
+            }
+            Err(e) => (Pkcs11Uri::default(), Some(Error::Uri(e.to_string()))),
+        };
+        let text = parsed.to_string();
+        Ok(StoreCtx {
+            prov,
+            uri: parsed,
+            text,
+            invalid,
+            expect: 0,
+            pending: None,
+            finished: false,
+        })
+    }
+
+    fn check_module(prov: &ProvCtx, uri: &Pkcs11Uri) -> Result<()> {
+        if let Some(path) = &uri.module_path {
             let configured = prov.config.module_path.as_deref().unwrap_or("");
             if path != configured {
                 return Err(Error::Unsupported(format!(
@@ -46,15 +75,7 @@ impl StoreCtx {
                 )));
             }
         }
-        let text = parsed.to_string();
-        Ok(StoreCtx {
-            prov,
-            uri: parsed,
-            text,
-            expect: 0,
-            pending: None,
-            finished: false,
-        })
+        Ok(())
     }
 
     /// `OSSL_STORE_PARAM_EXPECT`.
@@ -72,6 +93,10 @@ impl StoreCtx {
     pub(crate) fn next(&mut self, prompt: Option<&mut Prompt<'_>>) -> Result<Option<Found>> {
         if self.finished {
             return Ok(None);
+        }
+        if let Some(err) = self.invalid.take() {
+            self.finished = true;
+            return Err(err);
         }
         if self.pending.is_none() {
             match self.resolve(prompt) {

@@ -11,6 +11,21 @@ use crate::asn1::Curve;
 use crate::error::{Error, Result};
 use crate::object::PublicKey;
 
+/// Runs `f` and then drops any errors it left on the thread's OpenSSL error stack.
+///
+/// PKCS#11 modules that use OpenSSL themselves (SoftHSM2) leave unrelated entries there, e.g.
+/// a missing rdrand engine at `C_Initialize` or "bad decrypt" after a wrong PIN. They would
+/// confuse callers that inspect the stack after a success; the provider reports failures with
+/// its own, clearer error after this returns.
+pub(crate) fn discarding_errors<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: ERR_set_mark/ERR_pop_to_mark only touch this thread's error queue.
+    unsafe { sys::ERR_set_mark() };
+    let value = f();
+    // SAFETY: as above; pops exactly the entries added since the mark.
+    unsafe { sys::ERR_pop_to_mark() };
+    value
+}
+
 /// The provider's library context: a child of the application's, so digests come from whatever
 /// providers the application loaded (never from this one: it offers no digests).
 pub(crate) struct LibCtx(*mut openssl_sys::OSSL_LIB_CTX);
@@ -304,5 +319,91 @@ pub(crate) fn certificate_public_key(der: &[u8]) -> Result<PublicKey> {
         other => Err(Error::Unsupported(format!(
             "certificate key type {other} is not supported"
         ))),
+    }
+}
+
+/// The output BIO OpenSSL passes to an encoder.
+pub(crate) struct CoreBio(*mut sys::OSSL_CORE_BIO);
+
+impl CoreBio {
+    /// # Safety
+    /// `ptr` is the non-NULL `OSSL_CORE_BIO` OpenSSL passed to `encode`, valid while this
+    /// value is used.
+    pub(crate) unsafe fn new(ptr: *mut sys::OSSL_CORE_BIO) -> CoreBio {
+        CoreBio(ptr)
+    }
+}
+
+/// A public key held by another provider (never this one, so no recursion), built from a token
+/// key's public parts: used to print keys in OpenSSL's own text format.
+pub(crate) struct PublicPkey(*mut openssl_sys::EVP_PKEY);
+
+impl Drop for PublicPkey {
+    fn drop(&mut self) {
+        // SAFETY: owned key, freed once.
+        unsafe { openssl_sys::EVP_PKEY_free(self.0) }
+    }
+}
+
+impl PublicPkey {
+    /// Imports the public key `params` of type `key_type` (e.g. "RSA").
+    pub(crate) fn from_params(
+        libctx: Option<&LibCtx>,
+        key_type: &CStr,
+        params: *const sys::OSSL_PARAM,
+    ) -> Result<PublicPkey> {
+        let ctx = libctx.map_or(ptr::null_mut(), |c| c.0);
+        // SAFETY: ctx is NULL or live; the strings are NUL-terminated.
+        let pctx = unsafe {
+            openssl_sys::EVP_PKEY_CTX_new_from_name(
+                ctx,
+                key_type.as_ptr(),
+                c"provider!=pkcs11".as_ptr(),
+            )
+        };
+        if pctx.is_null() {
+            return Err(Error::Openssl("EVP_PKEY_CTX_new_from_name"));
+        }
+        let mut pkey: *mut openssl_sys::EVP_PKEY = ptr::null_mut();
+        // SAFETY: pctx is live; params is a terminated array valid for the call (fromdata only
+        // reads it despite the non-const pointer).
+        let ok = unsafe {
+            openssl_sys::EVP_PKEY_fromdata_init(pctx) == 1
+                && openssl_sys::EVP_PKEY_fromdata(
+                    pctx,
+                    &mut pkey,
+                    openssl_sys::EVP_PKEY_PUBLIC_KEY,
+                    params.cast_mut(),
+                ) == 1
+        };
+        // SAFETY: pctx is ours and no longer needed.
+        unsafe { openssl_sys::EVP_PKEY_CTX_free(pctx) };
+        if !ok || pkey.is_null() {
+            return Err(Error::Openssl("EVP_PKEY_fromdata"));
+        }
+        Ok(PublicPkey(pkey))
+    }
+
+    /// Writes `header` and then OpenSSL's text form of the public key to a core BIO.
+    pub(crate) fn print(&self, libctx: Option<&LibCtx>, out: &CoreBio, header: &str) -> Result<()> {
+        let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
+        // SAFETY: ctx was made from the core's dispatch table; out holds a live core BIO.
+        let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, out.0) };
+        if bio.is_null() {
+            return Err(Error::Openssl("BIO_new_from_core_bio"));
+        }
+        let len = c_int::try_from(header.len()).map_err(|_| Error::BadParam("header".into()))?;
+        // SAFETY: bio is live; header readable for len bytes; self.0 is a live key.
+        let ok = unsafe {
+            openssl_sys::BIO_write(bio, header.as_ptr().cast(), len) == len
+                && sys::EVP_PKEY_print_public(bio, self.0, 0, ptr::null_mut()) == 1
+        };
+        // SAFETY: bio is ours; freeing it does not close the core BIO.
+        unsafe { sys::BIO_free(bio) };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Openssl("EVP_PKEY_print_public"))
+        }
     }
 }

@@ -15,6 +15,7 @@
 //! All algorithm tables are registered statically, independent of the token's mechanisms, so a
 //! program that builds its TLS context before touching the token still finds them.
 
+pub(crate) mod encoder;
 pub(crate) mod keymgmt;
 pub(crate) mod signature;
 pub(crate) mod store;
@@ -251,6 +252,30 @@ static SIGNATURE_ALGORITHMS: Table<OSSL_ALGORITHM, 5> = Table([
     ALGORITHM_END,
 ]);
 
+/// Property string of the text encoders.
+const TEXT_ENCODER_PROPERTIES: &std::ffi::CStr = c"provider=pkcs11,output=text";
+
+/// Builds one text-encoder `OSSL_ALGORITHM` entry.
+macro_rules! text_encoder {
+    ($names:expr) => {
+        OSSL_ALGORITHM {
+            algorithm_names: $names.as_ptr(),
+            property_definition: TEXT_ENCODER_PROPERTIES.as_ptr(),
+            implementation: encoder::TEXT.as_ptr(),
+            algorithm_description: c"PKCS#11 key to text".as_ptr(),
+        }
+    };
+}
+
+static ENCODER_ALGORITHMS: Table<OSSL_ALGORITHM, 6> = Table([
+    text_encoder!(c"RSA:rsaEncryption:1.2.840.113549.1.1.1"),
+    text_encoder!(c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"),
+    text_encoder!(c"EC:id-ecPublicKey:1.2.840.10045.2.1"),
+    text_encoder!(c"ED25519:1.3.101.112"),
+    text_encoder!(c"ED448:1.3.101.113"),
+    ALGORITHM_END,
+]);
+
 static STORE_ALGORITHMS: Table<OSSL_ALGORITHM, 2> = Table([
     algorithm!(c"pkcs11", store::STORE, c"PKCS#11 URI (RFC 7512) store"),
     ALGORITHM_END,
@@ -273,6 +298,7 @@ unsafe extern "C" fn prov_query_operation(
             sys::OSSL_OP_KEYMGMT => ("keymgmt", KEYMGMT_ALGORITHMS.as_ptr()),
             sys::OSSL_OP_SIGNATURE => ("signature", SIGNATURE_ALGORITHMS.as_ptr()),
             sys::OSSL_OP_STORE => ("store", STORE_ALGORITHMS.as_ptr()),
+            sys::OSSL_OP_ENCODER => ("encoder", ENCODER_ALGORITHMS.as_ptr()),
             _ => return Ok(std::ptr::null()),
         };
         if ctx.config.block_operations.iter().any(|b| b == name) {

@@ -1,0 +1,68 @@
+//! Text encoder (provider-encoder(7), output type `text`) for token keys: what
+//! `openssl pkey -text` prints. The private key never leaves the token, so the text names the
+//! key by its `pkcs11:` URI and shows the public parts in OpenSSL's own format (printed by the
+//! default provider from a public-only copy).
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::ffi::ossl::{CoreBio, PublicPkey};
+use crate::ffi::sys;
+use crate::keymgmt::{self, KeyData};
+use crate::object::KeyObj;
+use crate::provider::ProvCtx;
+use crate::uri::{ObjectType, Pkcs11Uri};
+
+/// An encoder context.
+pub(crate) struct EncoderCtx {
+    pub(crate) prov: Arc<ProvCtx>,
+}
+
+/// The URI that names `key` on its token.
+pub(crate) fn key_uri(key: &KeyObj) -> Option<Pkcs11Uri> {
+    let token = key.token.as_ref()?;
+    Some(Pkcs11Uri {
+        token: Some(token.slot.label().to_string()),
+        object: token.label.clone(),
+        id: Some(token.id.clone()).filter(|id| !id.is_empty()),
+        object_type: Some(if token.private.is_some() {
+            ObjectType::Private
+        } else {
+            ObjectType::Public
+        }),
+        ..Pkcs11Uri::default()
+    })
+}
+
+/// The first lines of the text form of `key`.
+fn header(key: &KeyObj) -> String {
+    let kind = key.algorithm.type_name().to_string_lossy();
+    match key_uri(key) {
+        Some(uri) if key.has_private() => format!(
+            "PKCS#11 {kind} private key ({} bit), kept on the token\nURI: {uri}\n",
+            key.bits()
+        ),
+        Some(uri) => format!(
+            "PKCS#11 {kind} public key ({} bit)\nURI: {uri}\n",
+            key.bits()
+        ),
+        None => format!("{kind} public key ({} bit)\n", key.bits()),
+    }
+}
+
+impl EncoderCtx {
+    /// `OSSL_FUNC_encoder_encode` for `text`.
+    pub(crate) fn encode_text(&self, data: &KeyData, out: &CoreBio) -> Result<()> {
+        let key = data.key()?;
+        let all = sys::OSSL_KEYMGMT_SELECT_PUBLIC_KEY | sys::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
+        let mut params = keymgmt::public_params(&key.public, all);
+        let pkey = PublicPkey::from_params(
+            self.prov.libctx(),
+            key.algorithm.type_name(),
+            params.finish(),
+        )
+        .map_err(|e| e.context("printing a pkcs11 key"))?;
+        pkey.print(self.prov.libctx(), out, &header(key))
+            .map_err(|e| e.context("printing a pkcs11 key"))
+    }
+}
