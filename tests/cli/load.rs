@@ -1,0 +1,202 @@
+//! Loading token keys with `openssl pkey` (issue 3: store load + keymgmt export of public parts,
+//! provider-keymgmt(7)): `-pubout` must equal the public key pkcs11-tool reads from the token, and
+//! `-text` must show no private components, for every key type; a private key whose only companion
+//! on the token is a certificate (no public key object) must load too.
+
+use crate::common::{Fixture, KeyType, SignatureCheck};
+
+/// Headings `openssl pkey -text` prints only for private key material (RSA, EC, EdDSA).
+/// Field labels OpenSSL prints for private key parts (with the colon, so that e.g. the curve
+/// name "prime256v1" does not count as "prime2").
+const PRIVATE_COMPONENTS: &[&str] = &[
+    "privateExponent:",
+    "prime1:",
+    "prime2:",
+    "exponent1:",
+    "exponent2:",
+    "coefficient:",
+    "priv:",
+];
+
+/// `openssl pkey -in <uri> -pubout` equals the token's public key object, compared as DER.
+fn pubout_matches_token(name: &str, key_type: KeyType) {
+    let fx = Fixture::new(name);
+    fx.generate_key(key_type, "01", "key");
+    let expected = fx.export_pubkey("01");
+    let pubout = fx.file("pubout.pem");
+    let run = fx
+        .openssl(&[
+            "pkey",
+            "-in",
+            &fx.private_key_uri("key"),
+            "-pubout",
+            "-out",
+            &pubout,
+        ])
+        .success();
+    assert_eq!(
+        fx.public_key_der(&pubout),
+        fx.public_key_der(&expected),
+        "-pubout differs from the token's public key\n{}",
+        run.report()
+    );
+}
+
+/// `openssl pkey -in <uri> -text -noout` describes the key without private components.
+fn text_shows_no_private_components(name: &str, key_type: KeyType) {
+    let fx = Fixture::new(name);
+    fx.generate_key(key_type, "01", "key");
+    let run = fx
+        .openssl(&["pkey", "-in", &fx.private_key_uri("key"), "-text", "-noout"])
+        .success();
+    let text = run.stdout();
+    for component in PRIVATE_COMPONENTS {
+        assert!(
+            !text.contains(component),
+            "-text shows {component:?}\n{}",
+            run.report()
+        );
+    }
+    assert!(
+        text.to_lowercase().contains(key_type.text_marker()),
+        "-text does not describe the key (no {:?})\n{}",
+        key_type.text_marker(),
+        run.report()
+    );
+}
+
+/// A private key object + certificate, no public key object: the public key comes from the
+/// certificate, and the key signs.
+fn private_key_with_only_a_certificate(name: &str, key_type: KeyType) {
+    let fx = Fixture::new(name);
+    let imported = fx.import_key_with_cert(key_type, "01", "certkey");
+    let uri = fx.private_key_uri("certkey");
+    let pubout = fx.file("pubout.pem");
+    let run = fx
+        .openssl(&["pkey", "-in", &uri, "-pubout", "-out", &pubout])
+        .success();
+    assert_eq!(
+        fx.public_key_der(&pubout),
+        fx.public_key_der(&imported.public_key),
+        "-pubout differs from the certificate's public key\n{}",
+        run.report()
+    );
+    let message = fx.message("message.txt");
+    let signature = fx.file("message.sig");
+    let signed = fx.openssl(&[
+        "dgst", "-sha256", "-sign", &uri, "-out", &signature, &message,
+    ]);
+    let check = SignatureCheck {
+        public_key: &imported.public_key,
+        message: &message,
+        signature: &signature,
+        digest: Some("sha256"),
+        verify_options: &[],
+    };
+    fx.assert_valid_signature(&check, &signed.success());
+}
+
+#[test]
+fn pubout_rsa2048() {
+    pubout_matches_token("load-pubout-rsa2048", KeyType::Rsa2048);
+}
+
+#[test]
+fn pubout_rsa3072() {
+    pubout_matches_token("load-pubout-rsa3072", KeyType::Rsa3072);
+}
+
+#[test]
+fn pubout_p256() {
+    pubout_matches_token("load-pubout-p256", KeyType::EcP256);
+}
+
+#[test]
+fn pubout_p384() {
+    pubout_matches_token("load-pubout-p384", KeyType::EcP384);
+}
+
+#[test]
+fn pubout_p521() {
+    pubout_matches_token("load-pubout-p521", KeyType::EcP521);
+}
+
+#[test]
+fn pubout_ed25519() {
+    pubout_matches_token("load-pubout-ed25519", KeyType::Ed25519);
+}
+
+#[test]
+fn pubout_ed448() {
+    pubout_matches_token("load-pubout-ed448", KeyType::Ed448);
+}
+
+#[test]
+fn pubout_by_id_only() {
+    let fx = Fixture::new("load-pubout-by-id");
+    fx.generate_key(KeyType::EcP256, "a1b2", "first");
+    fx.generate_key(KeyType::EcP256, "0c", "second");
+    let expected = fx.export_pubkey("0c");
+    let pubout = fx.file("pubout.pem");
+    let uri = fx.uri("id=%0C;type=private");
+    let run = fx
+        .openssl(&["pkey", "-in", &uri, "-pubout", "-out", &pubout])
+        .success();
+    assert_eq!(
+        fx.public_key_der(&pubout),
+        fx.public_key_der(&expected),
+        "{}",
+        run.report()
+    );
+}
+
+#[test]
+fn text_rsa() {
+    text_shows_no_private_components("load-text-rsa", KeyType::Rsa2048);
+}
+
+#[test]
+fn text_p256() {
+    text_shows_no_private_components("load-text-p256", KeyType::EcP256);
+}
+
+#[test]
+fn text_ed25519() {
+    text_shows_no_private_components("load-text-ed25519", KeyType::Ed25519);
+}
+
+#[test]
+fn private_key_and_certificate_only_rsa() {
+    private_key_with_only_a_certificate("load-cert-only-rsa", KeyType::Rsa2048);
+}
+
+#[test]
+fn private_key_and_certificate_only_p256() {
+    private_key_with_only_a_certificate("load-cert-only-p256", KeyType::EcP256);
+}
+
+#[test]
+fn pubout_with_early_module_load() {
+    // `pkcs11-module-load-behavior = early` initialises the module in OSSL_provider_init.
+    let mut fx = Fixture::new("load-pubout-early");
+    fx.generate_key(KeyType::EcP384, "01", "key");
+    fx.config_mut().set("pkcs11-module-load-behavior", "early");
+    let expected = fx.export_pubkey("01");
+    let pubout = fx.file("pubout.pem");
+    let run = fx
+        .openssl(&[
+            "pkey",
+            "-in",
+            &fx.private_key_uri("key"),
+            "-pubout",
+            "-out",
+            &pubout,
+        ])
+        .success();
+    assert_eq!(
+        fx.public_key_der(&pubout),
+        fx.public_key_der(&expected),
+        "{}",
+        run.report()
+    );
+}

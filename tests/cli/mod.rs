@@ -1,0 +1,8 @@
+//! The CLI scenarios, one file per feature: key loading (`pkey`), `storeutl`, signing
+//! (`dgst`/`pkeyutl`), PIN sources and error handling.
+
+mod errors;
+mod load;
+mod pin;
+mod sign;
+mod store;

@@ -1,0 +1,142 @@
+//! PIN sources and wrong-PIN handling (issue 3, DESIGN.md "PIN and login"): the user PIN may come
+//! from the URI (`pin-value`, `pin-source=file:`) or the config (`pkcs11-module-token-pin`, literal
+//! or `file:`). A wrong PIN must fail with `CKR_PIN_INCORRECT` after exactly one `C_Login`, counted
+//! with OpenSC's pkcs11-spy between the provider and SoftHSM2, and must not spoil the next login.
+
+use std::fs;
+
+use crate::common::softhsm::{USER_PIN, spy_module};
+use crate::common::{Fixture, KeyType, SignatureCheck, percent_encode};
+
+const WRONG_PIN: &str = "9999";
+
+/// Signs with `uri` through `openssl dgst` and asserts the signature is the token key's.
+fn assert_signs(fx: &Fixture, uri: &str) {
+    let public_key = fx.export_pubkey("01");
+    let message = fx.message("message.txt");
+    let signature = fx.file("message.sig");
+    let signed = fx
+        .openssl(&[
+            "dgst", "-sha256", "-sign", uri, "-out", &signature, &message,
+        ])
+        .success();
+    let check = SignatureCheck {
+        public_key: &public_key,
+        message: &message,
+        signature: &signature,
+        digest: Some("sha256"),
+        verify_options: &[],
+    };
+    fx.assert_valid_signature(&check, &signed);
+}
+
+/// A fixture with a P-256 key "key" (id 01) and no PIN in the config.
+fn fixture_without_config_pin(name: &str) -> Fixture {
+    let mut fx = Fixture::new(name);
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    fx.config_mut().token_pin = None;
+    fx
+}
+
+/// Routes the provider's PKCS#11 calls through pkcs11-spy; returns the spy log path.
+fn install_spy(fx: &mut Fixture) -> String {
+    let log = fx.file("spy.log");
+    let softhsm = fx.token().module().display().to_string();
+    fx.config_mut().module_path = Some(spy_module());
+    fx.set_child_env("PKCS11SPY", &softhsm);
+    fx.set_child_env("PKCS11SPY_OUTPUT", &log);
+    log
+}
+
+/// `C_Login` calls in a pkcs11-spy log (lines "N: C_Login").
+fn login_calls(spy_log: &str) -> usize {
+    let text = fs::read_to_string(spy_log).unwrap_or_default();
+    text.lines()
+        .filter(|line| {
+            line.split_once(": ").is_some_and(|(number, name)| {
+                !number.is_empty()
+                    && number.bytes().all(|b| b.is_ascii_digit())
+                    && name.trim() == "C_Login"
+            })
+        })
+        .count()
+}
+
+/// Runs a signature with a wrong PIN through the spy and checks the failure and the login count.
+fn assert_wrong_pin_tried_once(fx: &mut Fixture, uri: &str) {
+    let spy_log = install_spy(fx);
+    let message = fx.message("message.txt");
+    let signature = fx.file("wrong-pin.sig");
+    let run = fx
+        .openssl(&[
+            "dgst", "-sha256", "-sign", uri, "-out", &signature, &message,
+        ])
+        .clean_failure();
+    run.assert_stderr_mentions(&["CKR_PIN_INCORRECT"]);
+    let logins = login_calls(&spy_log);
+    assert_eq!(
+        logins,
+        1,
+        "C_Login calls with a wrong PIN (spy log {spy_log})\n{}",
+        run.report()
+    );
+}
+
+#[test]
+fn pin_value_in_uri() {
+    let fx = fixture_without_config_pin("pin-uri-value");
+    let uri = format!("{}?pin-value={USER_PIN}", fx.private_key_uri("key"));
+    assert_signs(&fx, &uri);
+}
+
+#[test]
+fn pin_source_file_in_uri() {
+    let fx = fixture_without_config_pin("pin-uri-source");
+    let pin_file = fx.write_file("uri-pin.txt", format!("{USER_PIN}\n"));
+    let uri = format!(
+        "{}?pin-source=file:{}",
+        fx.private_key_uri("key"),
+        percent_encode(&pin_file)
+    );
+    assert_signs(&fx, &uri);
+}
+
+#[test]
+fn pin_file_in_config() {
+    // The fixture's default config: pkcs11-module-token-pin = file:<dir>/pin.txt.
+    let fx = Fixture::new("pin-config-file");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    assert_signs(&fx, &fx.private_key_uri("key"));
+}
+
+#[test]
+fn pin_literal_in_config() {
+    let mut fx = Fixture::new("pin-config-literal");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    fx.config_mut().token_pin = Some(USER_PIN.to_owned());
+    assert_signs(&fx, &fx.private_key_uri("key"));
+}
+
+#[test]
+fn wrong_pin_in_config_is_tried_once() {
+    let mut fx = Fixture::new("pin-wrong-config");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    let wrong_pin_file = fx.write_file("wrong-pin.txt", format!("{WRONG_PIN}\n"));
+    fx.config_mut().token_pin = Some(format!("file:{wrong_pin_file}"));
+    let uri = fx.private_key_uri("key");
+    assert_wrong_pin_tried_once(&mut fx, &uri);
+
+    // The right PIN still works afterwards (the failed attempt did not lock the token).
+    fx.config_mut().token_pin = Some(USER_PIN.to_owned());
+    assert_signs(&fx, &uri);
+}
+
+#[test]
+fn wrong_pin_in_uri_is_tried_once() {
+    let mut fx = fixture_without_config_pin("pin-wrong-uri");
+    let uri = format!("{}?pin-value={WRONG_PIN}", fx.private_key_uri("key"));
+    assert_wrong_pin_tried_once(&mut fx, &uri);
+
+    let right_uri = format!("{}?pin-value={USER_PIN}", fx.private_key_uri("key"));
+    assert_signs(&fx, &right_uri);
+}
