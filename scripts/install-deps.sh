@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Installs what building and testing pkcs11-ossl needs on Debian 12 (bookworm), then checks that a
+# Rust toolchain new enough for edition 2024 is on PATH.
+#
+# Idempotent: packages that are already installed are left alone, and `apt-get update` only runs
+# when something is missing. The only downloads are Debian packages through apt-get; the Rust
+# toolchain is not installed here (use rustup, see the hint printed on failure).
+#
+# Usage: scripts/install-deps.sh        (root, or a user allowed to run sudo)
+set -euo pipefail
+
+# Why each package is here:
+#   libclang-dev          bindgen (build.rs) loads libclang and needs clang's own headers
+#   libssl-dev pkg-config openssl-sys finds the OpenSSL 3 headers and libcrypto through pkg-config
+#   gcc libc6-dev         the `cc` build dependency compiles the small C error shim; also the linker
+#   softhsm2              the software token used by the tests and the demo (libsofthsm2.so)
+#   opensc                pkcs11-tool: makes keys on the token and reads public keys back
+#   openssl               the CLI that the tests and the demo drive through the provider
+#   ca-certificates       cargo needs them to fetch crates over HTTPS
+readonly PACKAGES=(
+    libclang-dev
+    libssl-dev
+    pkg-config
+    gcc
+    libc6-dev
+    softhsm2
+    opensc
+    openssl
+    ca-certificates
+)
+# The commands the other scripts call, checked where dpkg is not available.
+readonly COMMANDS=(pkg-config cc softhsm2-util pkcs11-tool openssl)
+readonly MIN_RUST_MAJOR=1
+readonly MIN_RUST_MINOR=85
+
+say() { printf 'install-deps: %s\n' "$*"; }
+die() {
+    printf 'install-deps: error: %s\n' "$*" >&2
+    exit 1
+}
+
+package_installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# Runs a command as root: directly when we are root, else through sudo (non-interactively, so that
+# CI fails clearly instead of hanging on a password prompt).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@" || die "sudo failed; run this script as root or allow '$1' through sudo"
+    else
+        die "not root and sudo is not installed; as root run: apt-get install ${PACKAGES[*]}"
+    fi
+}
+
+install_debian_packages() {
+    local missing=() pkg
+    for pkg in "${PACKAGES[@]}"; do
+        package_installed "$pkg" || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        say "all Debian packages present (${PACKAGES[*]})"
+        return
+    fi
+    say "installing: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+check_commands_only() {
+    local missing=() cmd
+    for cmd in "${COMMANDS[@]}"; do
+        command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+    done
+    if [ "${#missing[@]}" -ne 0 ]; then
+        die "no apt-get here and these commands are missing: ${missing[*]}." \
+            "Install your system's packages for: ${PACKAGES[*]}"
+    fi
+    say "no apt-get (not Debian?); required commands found, assuming libraries are installed"
+}
+
+check_rust() {
+    # rustup puts cargo in ~/.cargo/bin, which non-login shells (CI) often lack on PATH.
+    local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+    if ! command -v cargo >/dev/null 2>&1 && [ -x "$cargo_bin/cargo" ]; then
+        PATH="$cargo_bin:$PATH"
+        say "note: using $cargo_bin (add it to PATH)"
+    fi
+    local hint="install Rust ${MIN_RUST_MAJOR}.${MIN_RUST_MINOR} or newer with rustup:
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+    . \"\$HOME/.cargo/env\"
+(Debian 12's own rustc package is too old for edition 2024.)"
+    command -v cargo >/dev/null 2>&1 || die "cargo not found; $hint"
+    command -v rustc >/dev/null 2>&1 || die "rustc not found; $hint"
+
+    local version major minor
+    version=$(rustc --version) || die "'rustc --version' failed; $hint"
+    # "rustc 1.85.0 (4d91de4e4 2025-02-17)" -> 1 and 85
+    if [[ "$version" =~ ^rustc\ ([0-9]+)\.([0-9]+) ]]; then
+        major=${BASH_REMATCH[1]}
+        minor=${BASH_REMATCH[2]}
+    else
+        die "cannot parse '$version'; $hint"
+    fi
+    if [ "$major" -lt "$MIN_RUST_MAJOR" ] ||
+        { [ "$major" -eq "$MIN_RUST_MAJOR" ] && [ "$minor" -lt "$MIN_RUST_MINOR" ]; }; then
+        die "$version is too old (edition 2024 needs ${MIN_RUST_MAJOR}.${MIN_RUST_MINOR}); $hint
+(with rustup already installed: rustup update stable)"
+    fi
+    say "found $version, $(cargo --version)"
+}
+
+if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
+    install_debian_packages
+else
+    check_commands_only
+fi
+check_rust

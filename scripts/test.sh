@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The project's full check (the README's second command, and what CI runs through .ci/run):
+# Debian packages, formatting, lints, debug and release builds, unit and integration tests,
+# and finally scripts/demo.sh, so that the README's first command is proven on every run.
+#
+# The demo adds a few seconds on top of the release build this script makes anyway; set
+# SKIP_DEMO=1 to leave it out. Its output goes to target/demo (or DEMO_DIR).
+#
+# Usage: scripts/test.sh        (from any directory)
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(dirname "$script_dir")
+cd "$repo"
+
+started=$(date +%s)
+step_started=$started
+current_step=""
+# Output of `cargo test` and of the demo, kept to count what ran.
+run_log=$(mktemp)
+
+# Prints which step failed, so that CI logs say more than the last tool's output.
+on_exit() {
+    local status=$?
+    rm -f "$run_log"
+    if [ "$status" -ne 0 ] && [ -n "$current_step" ]; then
+        printf '\ntest.sh: FAILED at step "%s" (exit status %d) after %ds\n' \
+            "$current_step" "$status" $(($(date +%s) - started)) >&2
+    fi
+}
+trap on_exit EXIT
+
+step() {
+    local now
+    now=$(date +%s)
+    if [ -n "$current_step" ]; then
+        printf '    (%s took %ds)\n' "$current_step" $((now - step_started))
+    fi
+    current_step=$1
+    step_started=$now
+    printf '\n==> %s\n' "$1"
+}
+
+step "install dependencies (scripts/install-deps.sh)"
+bash scripts/install-deps.sh
+# install-deps may have found cargo only in ~/.cargo/bin (rustup without a login shell).
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$cargo_bin/cargo" ]; then
+    PATH="$cargo_bin:$PATH"
+fi
+for component in fmt clippy; do
+    cargo "$component" --version >/dev/null 2>&1 || {
+        echo "test.sh: 'cargo $component' is missing; run: rustup component add rustfmt clippy" >&2
+        exit 1
+    }
+done
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --locked --all-targets -- -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "cargo build --locked"
+cargo build --locked
+
+step "cargo build --release --locked"
+cargo build --release --locked
+
+step "cargo test --locked"
+cargo test --locked 2>&1 | tee -a "$run_log"
+
+if [ "${SKIP_DEMO:-0}" = 1 ]; then
+    step "scripts/demo.sh skipped (SKIP_DEMO=1)"
+else
+    step "scripts/demo.sh (DEMO_DIR=${DEMO_DIR:-$repo/target/demo})"
+    DEMO_DIR=${DEMO_DIR:-$repo/target/demo} bash scripts/demo.sh 2>&1 | tee -a "$run_log"
+fi
+
+step "done"
+current_step=""
+# Every step passed (set -e), so nothing failed; count the tests and demo checks that ran.
+ran=$(sed -n -e 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' -e 's/^demo: \([0-9]*\) passed.*/\1/p' \
+    "$run_log" | awk '{ total += $1 } END { print total + 0 }')
+printf 'test.sh: all steps passed in %ds\n' $(($(date +%s) - started))
+printf 'summary: %d passed, 0 failed\n' "$ran"
