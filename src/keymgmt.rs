@@ -234,6 +234,13 @@ pub(crate) fn export(
         return Ok(false);
     }
     let key = data.key()?;
+    if key.token.as_ref().is_some_and(|t| !t.slot.allows_export()) {
+        return Err(Error::Unsupported(
+            "exporting token public keys to other providers is disabled by \
+             pkcs11-module-allow-export = 1"
+                .into(),
+        ));
+    }
     let mut params = public_params(&key.public, selection);
     Ok(callback(params.finish()))
 }

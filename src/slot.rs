@@ -30,6 +30,8 @@ pub(crate) struct SlotSettings {
     pub(crate) config_pin: Option<Pin>,
     pub(crate) cache_pins: bool,
     pub(crate) max_idle_sessions: usize,
+    /// `pkcs11-module-allow-export = 1` turns this off: public keys stay in this provider.
+    pub(crate) allow_export: bool,
 }
 
 impl SlotSettings {
@@ -42,6 +44,7 @@ impl SlotSettings {
                 .map(|p| Zeroizing::new(p.as_bytes().to_vec())),
             cache_pins: matches!(config.cache_pins, CachePins::Cache),
             max_idle_sessions: config.cache_sessions,
+            allow_export: config.allow_export,
         }
     }
 }
@@ -134,6 +137,11 @@ impl Slot {
 
     pub(crate) fn identity(&self) -> &TokenIdentity {
         &self.identity
+    }
+
+    /// Whether public keys of this token may be exported to other providers.
+    pub(crate) fn allows_export(&self) -> bool {
+        self.settings.allow_export
     }
 
     /// Token label for messages.

@@ -200,3 +200,33 @@ fn pubout_with_early_module_load() {
         run.report()
     );
 }
+
+#[test]
+fn allow_export_1_keeps_public_keys_in_the_provider() {
+    // `pkcs11-module-allow-export = 1` forbids handing public keys to other providers: -pubout
+    // fails with a message naming the setting, while signing on the token still works.
+    let mut fx = Fixture::new("load-no-export");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    fx.config_mut().set("pkcs11-module-allow-export", "1");
+    let uri = fx.private_key_uri("key");
+    let refused = fx
+        .openssl(&["pkey", "-in", &uri, "-pubout"])
+        .clean_failure();
+    refused.assert_stderr_mentions(&["pkcs11-module-allow-export"]);
+    let message = fx.message("message.txt");
+    let signature = fx.file("message.sig");
+    let signed = fx
+        .openssl(&[
+            "dgst", "-sha256", "-sign", &uri, "-out", &signature, &message,
+        ])
+        .success();
+    let public_key = fx.export_pubkey("01");
+    let check = crate::common::SignatureCheck {
+        public_key: &public_key,
+        message: &message,
+        signature: &signature,
+        digest: Some("sha256"),
+        verify_options: &[],
+    };
+    fx.assert_valid_signature(&check, &signed);
+}
