@@ -12,14 +12,18 @@ const WRONG_PIN: &str = "9999";
 
 /// Signs with `uri` through `openssl dgst` and asserts the signature is the token key's.
 fn assert_signs(fx: &Fixture, uri: &str) {
+    assert_signs_with(fx, uri, &[]);
+}
+
+/// As [`assert_signs`], with extra `openssl dgst` options.
+fn assert_signs_with(fx: &Fixture, uri: &str, extra: &[&str]) {
     let public_key = fx.export_pubkey("01");
     let message = fx.message("message.txt");
     let signature = fx.file("message.sig");
-    let signed = fx
-        .openssl(&[
-            "dgst", "-sha256", "-sign", uri, "-out", &signature, &message,
-        ])
-        .success();
+    let mut args = vec!["dgst", "-sha256", "-sign", uri, "-out", &signature];
+    args.extend_from_slice(extra);
+    args.push(&message);
+    let signed = fx.openssl(&args).success();
     let check = SignatureCheck {
         public_key: &public_key,
         message: &message,
@@ -99,6 +103,28 @@ fn pin_source_file_in_uri() {
         percent_encode(&pin_file)
     );
     assert_signs(&fx, &uri);
+}
+
+#[test]
+fn pin_from_passphrase_callback() {
+    // No PIN in URI or config: the store asks OpenSSL's passphrase callback (-passin).
+    let fx = fixture_without_config_pin("pin-passphrase-callback");
+    let passin = format!("pass:{USER_PIN}");
+    assert_signs_with(&fx, &fx.private_key_uri("key"), &["-passin", &passin]);
+}
+
+#[test]
+fn no_pin_anywhere_is_a_clear_error() {
+    let fx = fixture_without_config_pin("pin-none");
+    let message = fx.message("message.txt");
+    let signature = fx.file("none.sig");
+    let uri = fx.private_key_uri("key");
+    let run = fx
+        .openssl(&[
+            "dgst", "-sha256", "-sign", &uri, "-out", &signature, &message,
+        ])
+        .clean_failure();
+    run.assert_stderr_mentions(&["login"]);
 }
 
 #[test]

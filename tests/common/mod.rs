@@ -558,7 +558,7 @@ fn quote(text: &str) -> String {
 }
 
 #[test]
-fn fixture_exports_token_keys_and_checks_software_signatures() {
+fn fixture_builds_tokens_verifies_signatures_and_loads_the_provider() {
     let fx = Fixture::new("fixture-selftest");
     let message = fx.message("message.txt");
     let all = [
@@ -595,4 +595,12 @@ fn fixture_exports_token_keys_and_checks_software_signatures() {
         ..check
     };
     assert!(!fx.verify(&wrong_digest));
+    // And the fixture's openssl.cnf really loads the provider under test.
+    let listed = fx.openssl(&["list", "-providers"]).success();
+    let stdout = listed.stdout();
+    assert!(
+        stdout.contains("pkcs11-ossl") && stdout.contains("status: active"),
+        "provider not listed as active\n{}",
+        listed.report()
+    );
 }
