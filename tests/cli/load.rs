@@ -221,7 +221,7 @@ fn allow_export_1_keeps_public_keys_in_the_provider() {
         ])
         .success();
     let public_key = fx.export_pubkey("01");
-    let check = crate::common::SignatureCheck {
+    let check = SignatureCheck {
         public_key: &public_key,
         message: &message,
         signature: &signature,
