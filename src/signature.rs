@@ -110,8 +110,13 @@ impl SignCtx {
             .ok_or_else(|| Error::BadParam("signature operation not initialised with a key".into()))
     }
 
-    /// `sign_init`: attach the key and apply parameters.
-    pub(crate) fn sign_init(&mut self, key: Arc<KeyObj>, params: Params<'_>) -> Result<()> {
+    /// `sign_init`: attach the key (`None`: keep the current one, a re-initialisation) and
+    /// apply parameters.
+    pub(crate) fn sign_init(&mut self, key: Option<Arc<KeyObj>>, params: Params<'_>) -> Result<()> {
+        let key = match key.or_else(|| self.key.clone()) {
+            Some(key) => key,
+            None => return Err(Error::NullArg("key")),
+        };
         let ok = matches!(
             (self.algorithm, key.algorithm),
             (SigAlgorithm::Rsa, KeyAlgorithm::Rsa | KeyAlgorithm::RsaPss)
@@ -150,7 +155,7 @@ impl SignCtx {
     pub(crate) fn digest_sign_init(
         &mut self,
         digest_name: Option<&str>,
-        key: Arc<KeyObj>,
+        key: Option<Arc<KeyObj>>,
         params: Params<'_>,
     ) -> Result<()> {
         self.sign_init(key, params)?;

@@ -161,14 +161,18 @@ unsafe fn sign_ctx<'a>(ctx: *mut c_void) -> crate::error::Result<&'a mut SignCtx
     unsafe { handle::borrow_mut::<SignCtx>(ctx, "signature context") }
 }
 
-/// The key of keydata made by our keymgmt.
+/// The key of keydata made by our keymgmt; `None` for a NULL `provkey`, which OpenSSL passes
+/// to re-initialise an operation with the key it already has.
 ///
 /// # Safety
 /// `provkey` is NULL or a live keydata of ours.
-unsafe fn key_of(provkey: *mut c_void) -> crate::error::Result<Arc<crate::object::KeyObj>> {
-    // SAFETY: per the caller's contract.
+unsafe fn key_of(provkey: *mut c_void) -> crate::error::Result<Option<Arc<crate::object::KeyObj>>> {
+    if provkey.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: per the caller's contract, non-NULL here.
     let data = unsafe { handle::borrow::<KeyData>(provkey, "key")? };
-    data.key().cloned()
+    data.key().cloned().map(Some)
 }
 
 /// `OSSL_FUNC_SIGNATURE_FREECTX`.
