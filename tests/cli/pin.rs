@@ -166,3 +166,72 @@ fn wrong_pin_in_uri_is_tried_once() {
     let right_uri = format!("{}?pin-value={USER_PIN}", fx.private_key_uri("key"));
     assert_signs(&fx, &right_uri);
 }
+
+#[test]
+fn pins_never_reach_the_debug_log_or_stderr() {
+    // A PIN that cannot occur by chance (a pid or a byte count could contain "1234").
+    const SECRET_PIN: &str = "pin-7c3f9e1a";
+    const SECRET_WRONG_PIN: &str = "pin-wrong-5d2b80";
+    let mut fx = fixture_without_config_pin("pin-not-logged");
+    let token = fx.token();
+    let changed = std::process::Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(token.module())
+        .args(["--token-label", token.label(), "--login", "--pin", USER_PIN])
+        .args(["--change-pin", "--new-pin", SECRET_PIN])
+        .env("SOFTHSM2_CONF", token.conf())
+        .output()
+        .expect("run pkcs11-tool --change-pin");
+    assert!(changed.status.success(), "{changed:?}");
+    let log = fx.file("trace.log");
+    fx.set_child_env("PKCS11_PROVIDER_DEBUG", &format!("file:{log},level:3"));
+    let message = fx.message("message.txt");
+    let signature = fx.file("message.sig");
+
+    let good_uri = format!("{}?pin-value={SECRET_PIN}", fx.private_key_uri("key"));
+    let good = fx
+        .openssl(&[
+            "dgst", "-sha256", "-sign", &good_uri, "-out", &signature, &message,
+        ])
+        .success();
+    let trace = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        trace.contains("logged in"),
+        "no trace written\n{}",
+        good.report()
+    );
+    // A successful signature leaves no error behind (not even one OpenSSL ignored).
+    assert!(
+        !trace.contains(" ERROR "),
+        "errors logged on success:\n{trace}"
+    );
+
+    let bad_uri = format!("{}?pin-value={SECRET_WRONG_PIN}", fx.private_key_uri("key"));
+    let bad = fx
+        .openssl(&[
+            "dgst", "-sha256", "-sign", &bad_uri, "-out", &signature, &message,
+        ])
+        .clean_failure();
+    bad.assert_stderr_mentions(&["CKR_PIN_INCORRECT"]);
+
+    let trace = fs::read_to_string(&log).unwrap_or_default();
+    // The openssl CLI echoes its own argument ("Could not read private key from <uri>"); the
+    // provider's error lines (they name the file "pkcs11-ossl") must not repeat the PIN.
+    let provider_lines: Vec<String> = [good.stderr(), bad.stderr()]
+        .iter()
+        .flat_map(|e| e.lines().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|line| line.contains("pkcs11-ossl"))
+        .collect();
+    assert!(
+        !provider_lines.is_empty(),
+        "no provider error line\n{}",
+        bad.report()
+    );
+    for pin in [SECRET_PIN, SECRET_WRONG_PIN] {
+        assert!(!trace.contains(pin), "PIN in the debug log {log}");
+        assert!(
+            provider_lines.iter().all(|line| !line.contains(pin)),
+            "PIN in a provider error line: {provider_lines:?}"
+        );
+    }
+}
