@@ -6,7 +6,7 @@
 /// and `$fail` is returned. A panic is caught (it must never unwind into C) and raised as
 /// `Error::Panic`.
 macro_rules! ffi_boundary {
-    ($name:literal, $fail:expr, $body:block) => {
+    ($name:expr, $fail:expr, $body:block) => {
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
             || -> $crate::error::Result<_> { $body },
         )) {

@@ -98,13 +98,19 @@ pub(crate) struct DigestCtx(*mut openssl_sys::EVP_MD_CTX);
 unsafe impl Send for DigestCtx {}
 
 impl DigestCtx {
-    pub(crate) fn new(md: &Md) -> Result<DigestCtx> {
+    /// An empty context (freed on drop).
+    fn allocate() -> Result<DigestCtx> {
         // SAFETY: plain allocation.
         let ctx = unsafe { openssl_sys::EVP_MD_CTX_new() };
         if ctx.is_null() {
-            return Err(Error::Openssl("EVP_MD_CTX_new"));
+            Err(Error::Openssl("EVP_MD_CTX_new"))
+        } else {
+            Ok(DigestCtx(ctx))
         }
-        let ctx = DigestCtx(ctx);
+    }
+
+    pub(crate) fn new(md: &Md) -> Result<DigestCtx> {
+        let ctx = DigestCtx::allocate()?;
         // SAFETY: ctx is fresh, md a live fetched digest.
         if unsafe { openssl_sys::EVP_DigestInit_ex(ctx.0, md.0, ptr::null_mut()) } != 1 {
             return Err(Error::Openssl("EVP_DigestInit_ex"));
@@ -137,12 +143,7 @@ impl DigestCtx {
 
     /// Copies the running state (for `dupctx`).
     pub(crate) fn duplicate(&self) -> Result<DigestCtx> {
-        // SAFETY: plain allocation.
-        let ctx = unsafe { openssl_sys::EVP_MD_CTX_new() };
-        if ctx.is_null() {
-            return Err(Error::Openssl("EVP_MD_CTX_new"));
-        }
-        let copy = DigestCtx(ctx);
+        let copy = DigestCtx::allocate()?;
         // SAFETY: both contexts are live; self is initialised.
         if unsafe { openssl_sys::EVP_MD_CTX_copy_ex(copy.0, self.0) } != 1 {
             return Err(Error::Openssl("EVP_MD_CTX_copy_ex"));

@@ -22,6 +22,11 @@ const PRIVATE_COMPONENTS: &[&str] = &[
 fn pubout_matches_token(name: &str, key_type: KeyType) {
     let fx = Fixture::new(name);
     fx.generate_key(key_type, "01", "key");
+    assert_pubout_matches(&fx);
+}
+
+/// `-pubout` of the private key "key" equals public key object 01 read by pkcs11-tool.
+fn assert_pubout_matches(fx: &Fixture) {
     let expected = fx.export_pubkey("01");
     let pubout = fx.file("pubout.pem");
     let run = fx
@@ -181,24 +186,7 @@ fn pubout_with_early_module_load() {
     let mut fx = Fixture::new("load-pubout-early");
     fx.generate_key(KeyType::EcP384, "01", "key");
     fx.config_mut().set("pkcs11-module-load-behavior", "early");
-    let expected = fx.export_pubkey("01");
-    let pubout = fx.file("pubout.pem");
-    let run = fx
-        .openssl(&[
-            "pkey",
-            "-in",
-            &fx.private_key_uri("key"),
-            "-pubout",
-            "-out",
-            &pubout,
-        ])
-        .success();
-    assert_eq!(
-        fx.public_key_der(&pubout),
-        fx.public_key_der(&expected),
-        "{}",
-        run.report()
-    );
+    assert_pubout_matches(&fx);
 }
 
 #[test]
@@ -213,20 +201,5 @@ fn allow_export_1_keeps_public_keys_in_the_provider() {
         .openssl(&["pkey", "-in", &uri, "-pubout"])
         .clean_failure();
     refused.assert_stderr_mentions(&["pkcs11-module-allow-export"]);
-    let message = fx.message("message.txt");
-    let signature = fx.file("message.sig");
-    let signed = fx
-        .openssl(&[
-            "dgst", "-sha256", "-sign", &uri, "-out", &signature, &message,
-        ])
-        .success();
-    let public_key = fx.export_pubkey("01");
-    let check = SignatureCheck {
-        public_key: &public_key,
-        message: &message,
-        signature: &signature,
-        digest: Some("sha256"),
-        verify_options: &[],
-    };
-    fx.assert_valid_signature(&check, &signed);
+    fx.assert_dgst_signs(&uri, "01", &[]);
 }

@@ -6,32 +6,13 @@
 use std::fs;
 
 use crate::common::softhsm::{USER_PIN, spy_module};
-use crate::common::{Fixture, KeyType, SignatureCheck, percent_encode};
+use crate::common::{Fixture, KeyType, percent_encode};
 
 const WRONG_PIN: &str = "9999";
 
 /// Signs with `uri` through `openssl dgst` and asserts the signature is the token key's.
 fn assert_signs(fx: &Fixture, uri: &str) {
-    assert_signs_with(fx, uri, &[]);
-}
-
-/// As [`assert_signs`], with extra `openssl dgst` options.
-fn assert_signs_with(fx: &Fixture, uri: &str, extra: &[&str]) {
-    let public_key = fx.export_pubkey("01");
-    let message = fx.message("message.txt");
-    let signature = fx.file("message.sig");
-    let mut args = vec!["dgst", "-sha256", "-sign", uri, "-out", &signature];
-    args.extend_from_slice(extra);
-    args.push(&message);
-    let signed = fx.openssl(&args).success();
-    let check = SignatureCheck {
-        public_key: &public_key,
-        message: &message,
-        signature: &signature,
-        digest: Some("sha256"),
-        verify_options: &[],
-    };
-    fx.assert_valid_signature(&check, &signed);
+    fx.assert_dgst_signs(uri, "01", &[]);
 }
 
 /// A fixture with a P-256 key "key" (id 01) and no PIN in the config.
@@ -110,7 +91,7 @@ fn pin_from_passphrase_callback() {
     // No PIN in URI or config: the store asks OpenSSL's passphrase callback (-passin).
     let fx = fixture_without_config_pin("pin-passphrase-callback");
     let passin = format!("pass:{USER_PIN}");
-    assert_signs_with(&fx, &fx.private_key_uri("key"), &["-passin", &passin]);
+    fx.assert_dgst_signs(&fx.private_key_uri("key"), "01", &["-passin", &passin]);
 }
 
 #[test]

@@ -35,13 +35,7 @@ fn dgst_sign(name: &str, key_type: KeyType) {
                 &message,
             ])
             .success();
-        let check = SignatureCheck {
-            public_key: &public_key,
-            message: &message,
-            signature: &signature,
-            digest: Some(digest),
-            verify_options: &[],
-        };
+        let check = SignatureCheck::new(&public_key, &message, &signature, Some(digest));
         fx.assert_valid_signature(&check, &signed);
     }
 }
@@ -62,13 +56,7 @@ fn pkeyutl_sign_hash(name: &str, key_type: KeyType) {
             args.extend(["-pkeyopt", &digest_option]);
         }
         let signed = fx.openssl(&args).success();
-        let check = SignatureCheck {
-            public_key: &public_key,
-            message: &message,
-            signature: &signature,
-            digest: Some(digest),
-            verify_options: &[],
-        };
+        let check = SignatureCheck::new(&public_key, &message, &signature, Some(digest));
         fx.assert_valid_signature(&check, &signed);
     }
 }
@@ -83,13 +71,7 @@ fn eddsa_sign(name: &str, key_type: KeyType) {
             "pkeyutl", "-sign", "-rawin", "-inkey", &uri, "-in", &message, "-out", &signature,
         ])
         .success();
-    let check = SignatureCheck {
-        public_key: &public_key,
-        message: &message,
-        signature: &signature,
-        digest: None,
-        verify_options: &[],
-    };
+    let check = SignatureCheck::new(&public_key, &message, &signature, None);
     fx.assert_valid_signature(&check, &signed);
 }
 

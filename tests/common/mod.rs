@@ -100,6 +100,24 @@ pub(crate) struct SignatureCheck<'a> {
     pub(crate) verify_options: &'a [&'a str],
 }
 
+impl<'a> SignatureCheck<'a> {
+    /// A check without extra verifier options.
+    pub(crate) fn new(
+        public_key: &'a str,
+        message: &'a str,
+        signature: &'a str,
+        digest: Option<&'a str>,
+    ) -> Self {
+        SignatureCheck {
+            public_key,
+            message,
+            signature,
+            digest,
+            verify_options: &[],
+        }
+    }
+}
+
 /// One test's world: directory, token, provider configuration.
 pub(crate) struct Fixture {
     dir: PathBuf,
@@ -166,6 +184,21 @@ impl Fixture {
     /// The provider debug log (`PKCS11_PROVIDER_DEBUG`) of this fixture's runs.
     pub(crate) fn provider_log(&self) -> PathBuf {
         self.dir.join("provider.log")
+    }
+
+    /// Signs a fresh message with `openssl dgst -sha256 -sign <uri> <extra>` and asserts the
+    /// signature verifies with the token key `key_id` (read by pkcs11-tool) and fails on a
+    /// changed message.
+    pub(crate) fn assert_dgst_signs(&self, uri: &str, key_id: &str, extra: &[&str]) {
+        let public_key = self.export_pubkey(key_id);
+        let message = self.message("message.txt");
+        let signature = self.file("message.sig");
+        let mut args = vec!["dgst", "-sha256", "-sign", uri, "-out", &signature];
+        args.extend_from_slice(extra);
+        args.push(&message);
+        let signed = self.openssl(&args).success();
+        let check = SignatureCheck::new(&public_key, &message, &signature, Some("sha256"));
+        self.assert_valid_signature(&check, &signed);
     }
 
     /// `pkcs11:token=<label>;<attributes>` (just the token when `attributes` is empty).

@@ -207,29 +207,45 @@ unsafe extern "C" fn sig_sign_init(
     })
 }
 
-/// `OSSL_FUNC_SIGNATURE_SIGN`.
-unsafe extern "C" fn sig_sign(
-    ctx: *mut c_void,
-    sig: *mut u8,
-    siglen: *mut usize,
-    sigsize: usize,
-    tbs: *const u8,
-    tbslen: usize,
-) -> c_int {
-    ffi_boundary!("sig_sign", 0, {
-        // SAFETY: ctx is ours; tbs is readable for tbslen; sig is NULL or writable for sigsize;
-        // siglen is writable.
-        let (ctx, tbs, out) = unsafe {
-            (
-                sign_ctx(ctx)?,
-                slice::from_raw(tbs, tbslen),
-                OutBuf::new(sig, sigsize, siglen)?,
-            )
-        };
-        ctx.sign(tbs, out)?;
-        Ok(1)
-    })
+/// `sign` and `digest_sign` share the C prototype `(ctx, sig, siglen, sigsize, tbs, tbslen)`.
+macro_rules! one_shot_sign {
+    ($(#[$doc:meta])* $name:ident, $method:ident) => {
+        $(#[$doc])*
+        unsafe extern "C" fn $name(
+            ctx: *mut c_void,
+            sig: *mut u8,
+            siglen: *mut usize,
+            sigsize: usize,
+            tbs: *const u8,
+            tbslen: usize,
+        ) -> c_int {
+            ffi_boundary!(stringify!($name), 0, {
+                // SAFETY: ctx is ours; tbs is readable for tbslen; sig is NULL or writable for
+                // sigsize; siglen is writable (provider-signature(7)).
+                let (ctx, tbs, out) = unsafe {
+                    (
+                        sign_ctx(ctx)?,
+                        slice::from_raw(tbs, tbslen),
+                        OutBuf::new(sig, sigsize, siglen)?,
+                    )
+                };
+                ctx.$method(tbs, out)?;
+                Ok(1)
+            })
+        }
+    };
 }
+
+one_shot_sign!(
+    /// `OSSL_FUNC_SIGNATURE_SIGN`: sign a hash (or raw input without a digest).
+    sig_sign,
+    sign
+);
+one_shot_sign!(
+    /// `OSSL_FUNC_SIGNATURE_DIGEST_SIGN`: one-shot hash-and-sign (EdDSA: sign the message).
+    sig_digest_sign,
+    digest_sign
+);
 
 /// `OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT`.
 unsafe extern "C" fn sig_digest_sign_init(
@@ -280,29 +296,6 @@ unsafe extern "C" fn sig_digest_sign_final(
         // SAFETY: ctx is ours; sig NULL or writable for sigsize; siglen writable.
         let (ctx, out) = unsafe { (sign_ctx(ctx)?, OutBuf::new(sig, sigsize, siglen)?) };
         ctx.digest_sign_final(out)?;
-        Ok(1)
-    })
-}
-
-/// `OSSL_FUNC_SIGNATURE_DIGEST_SIGN` (one-shot).
-unsafe extern "C" fn sig_digest_sign(
-    ctx: *mut c_void,
-    sig: *mut u8,
-    siglen: *mut usize,
-    sigsize: usize,
-    tbs: *const u8,
-    tbslen: usize,
-) -> c_int {
-    ffi_boundary!("sig_digest_sign", 0, {
-        // SAFETY: as for sig_sign.
-        let (ctx, tbs, out) = unsafe {
-            (
-                sign_ctx(ctx)?,
-                slice::from_raw(tbs, tbslen),
-                OutBuf::new(sig, sigsize, siglen)?,
-            )
-        };
-        ctx.digest_sign(tbs, out)?;
         Ok(1)
     })
 }
