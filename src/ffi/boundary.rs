@@ -22,3 +22,32 @@ macro_rules! ffi_boundary {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::c_int;
+
+    fn entry_that_panics() -> c_int {
+        ffi_boundary!("entry_that_panics", 0, {
+            let values: Vec<c_int> = Vec::new();
+            // An out-of-bounds index panics; the boundary must turn it into the failure value.
+            Ok(values[3])
+        })
+    }
+
+    fn entry_that_fails() -> c_int {
+        ffi_boundary!("entry_that_fails", -1, {
+            Err(crate::error::Error::NullArg("test"))
+        })
+    }
+
+    #[test]
+    fn panics_and_errors_become_the_failure_value() {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {})); // keep the expected panic out of the output
+        let result = entry_that_panics();
+        std::panic::set_hook(default_hook);
+        assert_eq!(result, 0);
+        assert_eq!(entry_that_fails(), -1);
+    }
+}
