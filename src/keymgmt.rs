@@ -224,16 +224,20 @@ fn to_int(value: usize) -> Result<i32> {
 }
 
 /// `OSSL_FUNC_keymgmt_export`: public parts only. Returns `Ok(false)` (no error raised) when
-/// the private key is asked for, so OpenSSL looks for an operation in this provider instead.
+/// the private key of a token key pair is asked for, so OpenSSL looks for the operation in this
+/// provider instead.
 pub(crate) fn export(
     data: &KeyData,
     selection: i32,
     callback: impl FnOnce(*const sys::OSSL_PARAM) -> bool,
 ) -> Result<bool> {
-    if selection & SELECT_PRIVATE_KEY != 0 {
+    let key = data.key()?;
+    // A selection with the private key is refused only for keys that have one: OpenSSL 3.0
+    // always asks for everything when moving a key, and a public-only key may move whole (so
+    // verification with a token public key object runs in the default provider).
+    if selection & SELECT_PRIVATE_KEY != 0 && key.has_private() {
         return Ok(false);
     }
-    let key = data.key()?;
     if key.token.as_ref().is_some_and(|t| !t.slot.allows_export()) {
         return Err(Error::Unsupported(
             "exporting token public keys to other providers is disabled by \

@@ -240,3 +240,56 @@ fn pss_pkeyutl_hash() {
         fx.assert_valid_signature(&check, &signed);
     }
 }
+
+/// Signs with the private key, then verifies through the provider with the token's *public* key
+/// object (`type=public`): the public key moves to the default provider for verification.
+fn verify_with_token_public_key(name: &str, key_type: KeyType) {
+    let (fx, public_key, message) = key_fixture(name, key_type);
+    let signature = fx.file("message.sig");
+    let private_uri = fx.private_key_uri("key");
+    let signed = fx
+        .openssl(&[
+            "dgst",
+            "-sha256",
+            "-sign",
+            &private_uri,
+            "-out",
+            &signature,
+            &message,
+        ])
+        .success();
+    let check = SignatureCheck::new(&public_key, &message, &signature, Some("sha256"));
+    fx.assert_valid_signature(&check, &signed);
+    let public_uri = fx.uri("object=key;type=public");
+    fx.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        &public_uri,
+        "-signature",
+        &signature,
+        &message,
+    ])
+    .success();
+    let tampered = fx.tampered_copy(&message);
+    fx.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        &public_uri,
+        "-signature",
+        &signature,
+        &tampered,
+    ])
+    .clean_failure();
+}
+
+#[test]
+fn verify_with_token_public_key_rsa() {
+    verify_with_token_public_key("sign-verify-pub-rsa", KeyType::Rsa2048);
+}
+
+#[test]
+fn verify_with_token_public_key_p256() {
+    verify_with_token_public_key("sign-verify-pub-p256", KeyType::EcP256);
+}
