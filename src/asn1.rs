@@ -569,6 +569,28 @@ pub(crate) fn eddsa_algorithm_id(curve: Curve) -> Option<Vec<u8>> {
 }
 
 /// OID contents for `arc.number`, for the single-byte final arcs used here.
+/// DER body of a PEM-URI key file: `SEQUENCE { desc VisibleString, uri UTF8String }`.
+pub(crate) fn pem_uri_body(description: &str, uri: &str) -> Vec<u8> {
+    let mut content = der_element(TAG_VISIBLE_STRING, description.as_bytes());
+    content.extend(der_element(TAG_UTF8_STRING, uri.as_bytes()));
+    der_element(TAG_SEQUENCE, &content)
+}
+
+/// Description and URI of a PEM-URI body; `None` unless it is exactly that DER structure with a
+/// printable-ASCII description and a UTF-8 URI.
+pub(crate) fn parse_pem_uri_body(der: &[u8]) -> Option<(&str, &str)> {
+    let mut fields = DerReader::new(parse_single(der, TAG_SEQUENCE)?);
+    let description = fields.read_expected(TAG_VISIBLE_STRING)?;
+    let uri = fields.read_expected(TAG_UTF8_STRING)?;
+    if !fields.is_empty() || !description.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return None;
+    }
+    Some((
+        std::str::from_utf8(description).ok()?,
+        std::str::from_utf8(uri).ok()?,
+    ))
+}
+
 fn arc_oid(arc: &[u8], number: u8) -> Vec<u8> {
     let mut oid = arc.to_vec();
     oid.push(number);
@@ -593,6 +615,8 @@ const TAG_INTEGER: u8 = 0x02;
 const TAG_OCTET_STRING: u8 = 0x04;
 const TAG_OID: u8 = 0x06;
 const TAG_PRINTABLE_STRING: u8 = 0x13;
+const TAG_UTF8_STRING: u8 = 0x0c;
+const TAG_VISIBLE_STRING: u8 = 0x1a;
 const TAG_SEQUENCE: u8 = 0x30;
 /// `[0]`, `[1]`, `[2]` EXPLICIT: context-specific, constructed.
 const CONTEXT_0: u8 = 0xa0;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ffi::ossl::{CoreBio, PublicPkey};
 use crate::ffi::sys;
 use crate::keymgmt::{self, KeyData};
@@ -51,6 +51,27 @@ fn header(key: &KeyObj) -> String {
 }
 
 impl EncoderCtx {
+    /// `OSSL_FUNC_encoder_encode` for `pem`/`PrivateKeyInfo`: with
+    /// `pkcs11-module-encode-provider-uri-to-pem = true` a PEM-URI key file naming the key;
+    /// otherwise an error saying why a token private key cannot be written to a file.
+    pub(crate) fn encode_pem_uri(&self, data: &KeyData, out: &CoreBio) -> Result<()> {
+        if !self.prov.config.encode_provider_uri_to_pem {
+            return Err(Error::Unsupported(
+                "a token private key cannot be written to a file; set \
+                 pkcs11-module-encode-provider-uri-to-pem = true to write a PEM file that names it"
+                    .into(),
+            ));
+        }
+        let key = data.key()?;
+        let uri = key_uri(key).filter(|_| key.has_private()).ok_or_else(|| {
+            Error::Unsupported("only token private keys can be written as PEM-URI files".into())
+        })?;
+        out.write_all(
+            self.prov.libctx(),
+            crate::pemuri::encode(&uri.to_string()).as_bytes(),
+        )
+    }
+
     /// `OSSL_FUNC_encoder_encode` for `text`.
     pub(crate) fn encode_text(&self, data: &KeyData, out: &CoreBio) -> Result<()> {
         let key = data.key()?;

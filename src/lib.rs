@@ -9,12 +9,14 @@ mod ffi;
 
 mod asn1;
 mod config;
+mod decoder;
 mod encoder;
 mod error;
 mod keymgmt;
 mod logging;
 mod module;
 mod object;
+mod pemuri;
 mod provider;
 mod signature;
 mod slot;

@@ -83,6 +83,16 @@ impl StoreCtx {
         self.expect = expect;
     }
 
+    /// Looks for private keys only (unless the URI names another type).
+    pub(crate) fn expect_private_keys(&mut self) {
+        self.expect = STORE_INFO_PKEY;
+    }
+
+    /// The URI as given (never with a PIN), for messages.
+    pub(crate) fn uri_text(&self) -> &str {
+        &self.text
+    }
+
     /// `OSSL_FUNC_store_eof`.
     pub(crate) fn eof(&self) -> bool {
         self.finished || self.pending.as_ref().is_some_and(VecDeque::is_empty)

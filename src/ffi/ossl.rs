@@ -333,6 +333,52 @@ impl CoreBio {
     pub(crate) unsafe fn new(ptr: *mut sys::OSSL_CORE_BIO) -> CoreBio {
         CoreBio(ptr)
     }
+
+    /// Writes all of `data`.
+    pub(crate) fn write_all(&self, libctx: Option<&LibCtx>, data: &[u8]) -> Result<()> {
+        let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
+        let len =
+            c_int::try_from(data.len()).map_err(|_| Error::BadParam("output too big".into()))?;
+        // SAFETY: ctx was made from the core's dispatch table; self.0 is a live core BIO.
+        let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, self.0) };
+        if bio.is_null() {
+            return Err(Error::Openssl("BIO_new_from_core_bio"));
+        }
+        // SAFETY: bio is live; data is readable for len bytes.
+        let written = unsafe { openssl_sys::BIO_write(bio, data.as_ptr().cast(), len) };
+        // SAFETY: bio is ours; freeing it does not close the core BIO.
+        unsafe { sys::BIO_free(bio) };
+        if written == len {
+            Ok(())
+        } else {
+            Err(Error::Openssl("BIO_write"))
+        }
+    }
+
+    /// Reads up to `limit` bytes (less at end of input).
+    pub(crate) fn read_up_to(&self, libctx: Option<&LibCtx>, limit: usize) -> Result<Vec<u8>> {
+        let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
+        // SAFETY: ctx was made from the core's dispatch table; self.0 is a live core BIO.
+        let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, self.0) };
+        if bio.is_null() {
+            return Err(Error::Openssl("BIO_new_from_core_bio"));
+        }
+        let mut out = vec![0u8; limit];
+        let mut filled = 0usize;
+        while filled < limit {
+            let want = c_int::try_from(limit - filled).unwrap_or(c_int::MAX);
+            // SAFETY: bio is live; out has `limit - filled` writable bytes from `filled`.
+            let n = unsafe { openssl_sys::BIO_read(bio, out[filled..].as_mut_ptr().cast(), want) };
+            if n <= 0 {
+                break;
+            }
+            filled += n as usize;
+        }
+        // SAFETY: bio is ours; freeing it does not close the core BIO.
+        unsafe { sys::BIO_free(bio) };
+        out.truncate(filled);
+        Ok(out)
+    }
 }
 
 /// A public key held by another provider (never this one, so no recursion), built from a token

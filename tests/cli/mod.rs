@@ -3,6 +3,7 @@
 
 mod errors;
 mod load;
+mod pemuri;
 mod pin;
 mod sign;
 mod store;

@@ -314,10 +314,33 @@ impl Fixture {
 
     /// Runs `openssl` with this fixture's `openssl.cnf` (default + our provider).
     pub(crate) fn openssl(&self, args: &[&str]) -> Ran {
+        self.run_with_provider("openssl", args)
+    }
+
+    /// Compiles `tests/programs/<name>.c` against libssl/libcrypto into the fixture directory
+    /// and returns the executable's path.
+    pub(crate) fn compile_program(&self, name: &str) -> String {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/programs")
+            .join(format!("{name}.c"));
+        let binary = self.file(name);
+        let mut cc = Command::new("cc");
+        cc.arg("-Wall")
+            .arg("-o")
+            .arg(&binary)
+            .arg(&source)
+            .args(["-lssl", "-lcrypto"]);
+        run_command(&mut cc, &self.dir, None).success();
+        binary
+    }
+
+    /// Runs `program` with this fixture's provider environment (what `openssl` gets):
+    /// `OPENSSL_CONF`, `SOFTHSM2_CONF`, the debug log and any `set_child_env` variables.
+    pub(crate) fn run_with_provider(&self, program: &str, args: &[&str]) -> Ran {
         let conf = self.dir.join("openssl.cnf");
         fs::write(&conf, self.config.render(&provider_so())).expect("write openssl.cnf");
         let log = self.provider_log();
-        let mut command = Command::new("openssl");
+        let mut command = Command::new(program);
         command
             .args(args)
             .env("OPENSSL_CONF", &conf)

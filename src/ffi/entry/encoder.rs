@@ -35,6 +35,63 @@ pub(crate) static TEXT: [OSSL_DISPATCH; 5] = [
     END,
 ];
 
+pub(crate) static PEM_URI: [OSSL_DISPATCH; 5] = [
+    dispatch!(
+        OSSL_FUNC_ENCODER_NEWCTX,
+        OSSL_FUNC_encoder_newctx_fn,
+        enc_text_newctx
+    ),
+    dispatch!(
+        OSSL_FUNC_ENCODER_FREECTX,
+        OSSL_FUNC_encoder_freectx_fn,
+        enc_freectx
+    ),
+    dispatch!(
+        OSSL_FUNC_ENCODER_DOES_SELECTION,
+        OSSL_FUNC_encoder_does_selection_fn,
+        enc_pem_uri_does_selection
+    ),
+    dispatch!(
+        OSSL_FUNC_ENCODER_ENCODE,
+        OSSL_FUNC_encoder_encode_fn,
+        enc_pem_uri_encode
+    ),
+    END,
+];
+
+/// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the PEM-URI encoder: private keys only.
+unsafe extern "C" fn enc_pem_uri_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
+    (selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0).into()
+}
+
+/// `OSSL_FUNC_ENCODER_ENCODE` of the PEM-URI encoder.
+unsafe extern "C" fn enc_pem_uri_encode(
+    ctx: *mut c_void,
+    out: *mut OSSL_CORE_BIO,
+    obj_raw: *const c_void,
+    _obj_abstract: *const OSSL_PARAM,
+    _selection: c_int,
+    _cb: sys::OSSL_PASSPHRASE_CALLBACK,
+    _cbarg: *mut c_void,
+) -> c_int {
+    ffi_boundary!("enc_pem_uri_encode", 0, {
+        // SAFETY: ctx is ours; obj_raw is keydata of this provider's keymgmt (same provider).
+        let (ctx, data) = unsafe {
+            (
+                handle::borrow::<EncoderCtx>(ctx, "encoder context")?,
+                handle::borrow::<KeyData>(obj_raw, "key")?,
+            )
+        };
+        if out.is_null() {
+            return Err(Error::NullArg("output BIO"));
+        }
+        // SAFETY: out is the non-NULL core BIO OpenSSL passed, live during this call.
+        let out = unsafe { crate::ffi::ossl::CoreBio::new(out) };
+        ctx.encode_pem_uri(data, &out)?;
+        Ok(1)
+    })
+}
+
 /// `OSSL_FUNC_ENCODER_NEWCTX`.
 unsafe extern "C" fn enc_text_newctx(provctx: *mut c_void) -> *mut c_void {
     ffi_boundary!("enc_text_newctx", std::ptr::null_mut(), {

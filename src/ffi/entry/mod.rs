@@ -15,6 +15,7 @@
 //! All algorithm tables are registered statically, independent of the token's mechanisms, so a
 //! program that builds its TLS context before touching the token still finds them.
 
+pub(crate) mod decoder;
 pub(crate) mod encoder;
 pub(crate) mod keymgmt;
 pub(crate) mod signature;
@@ -29,11 +30,15 @@ use super::core;
 use super::dispatch::{END, Table, dispatch};
 use super::handle;
 use super::ossl::LibCtx;
+use super::params::ParamBuilder;
 use super::params::{ParamsOut, param_desc};
 use super::sys::{self, OSSL_ALGORITHM, OSSL_CORE_HANDLE, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM};
 use crate::config::Config;
-use crate::error::{Error, reason_strings};
+use crate::error::{Error, Result, reason_strings};
 use crate::provider::ProvCtx;
+use crate::slot::Pin;
+use std::ffi::CString;
+use zeroize::Zeroizing;
 
 const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
@@ -146,9 +151,43 @@ static PROVIDER_FUNCTIONS: [OSSL_DISPATCH; 6] = [
 ///
 /// # Safety
 /// `provctx` is NULL or the pointer `OSSL_provider_init` stored, not yet torn down.
-pub(crate) unsafe fn prov_ctx<'a>(provctx: *mut c_void) -> crate::error::Result<&'a Arc<ProvCtx>> {
+pub(crate) unsafe fn prov_ctx<'a>(provctx: *mut c_void) -> Result<&'a Arc<ProvCtx>> {
     // SAFETY: per the caller's contract.
     unsafe { handle::borrow::<Arc<ProvCtx>>(provctx, "provider context") }
+}
+
+/// Asks OpenSSL's passphrase callback for a PIN.
+pub(crate) fn ask_pin(
+    callback: sys::OSSL_PASSPHRASE_CALLBACK,
+    arg: *mut c_void,
+    info: &str,
+) -> Result<Option<Pin>> {
+    let Some(callback) = callback else {
+        return Ok(None);
+    };
+    let info = CString::new(info).map_err(|_| Error::BadParam("prompt text".into()))?;
+    let mut params = ParamBuilder::new();
+    params.utf8(sys::OSSL_PASSPHRASE_PARAM_INFO, &info);
+    let mut buffer = Zeroizing::new([0u8; 256]);
+    let mut len = 0usize;
+    // SAFETY: OpenSSL's callback with its own argument; buffer is writable for its size, len is
+    // writable, params is terminated and lives across the call.
+    let ok = unsafe {
+        callback(
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            &mut len,
+            params.finish(),
+            arg,
+        )
+    };
+    if ok != 1 {
+        return Ok(None);
+    }
+    let pin = buffer
+        .get(..len)
+        .ok_or_else(|| Error::BadParam("passphrase callback returned a bad length".into()))?;
+    Ok(Some(Zeroizing::new(pin.to_vec())))
 }
 
 /// `OSSL_FUNC_PROVIDER_TEARDOWN`.
@@ -267,12 +306,62 @@ macro_rules! text_encoder {
     };
 }
 
-static ENCODER_ALGORITHMS: Table<OSSL_ALGORITHM, 6> = Table([
+/// Property string of the PEM-URI decoders.
+const PEM_DECODER_PROPERTIES: &std::ffi::CStr = c"provider=pkcs11,input=pem";
+
+/// Builds one PEM-URI decoder `OSSL_ALGORITHM` entry.
+macro_rules! pem_decoder {
+    ($names:expr, $table:expr) => {
+        OSSL_ALGORITHM {
+            algorithm_names: $names.as_ptr(),
+            property_definition: PEM_DECODER_PROPERTIES.as_ptr(),
+            implementation: $table.as_ptr(),
+            algorithm_description: c"PKCS#11 PROVIDER URI PEM file to token key".as_ptr(),
+        }
+    };
+}
+
+static DECODER_ALGORITHMS: Table<OSSL_ALGORITHM, 6> = Table([
+    pem_decoder!(c"RSA:rsaEncryption:1.2.840.113549.1.1.1", decoder::RSA),
+    pem_decoder!(
+        c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
+        decoder::RSA_PSS
+    ),
+    pem_decoder!(c"EC:id-ecPublicKey:1.2.840.10045.2.1", decoder::EC),
+    pem_decoder!(c"ED25519:1.3.101.112", decoder::ED25519),
+    pem_decoder!(c"ED448:1.3.101.113", decoder::ED448),
+    ALGORITHM_END,
+]);
+
+/// Property string of the PEM-URI encoders (what `PEM_write_bio_PrivateKey` asks for).
+const PEM_URI_ENCODER_PROPERTIES: &std::ffi::CStr =
+    c"provider=pkcs11,output=pem,structure=PrivateKeyInfo";
+
+/// Builds one PEM-URI encoder `OSSL_ALGORITHM` entry.
+macro_rules! pem_uri_encoder {
+    ($names:expr) => {
+        OSSL_ALGORITHM {
+            algorithm_names: $names.as_ptr(),
+            property_definition: PEM_URI_ENCODER_PROPERTIES.as_ptr(),
+            implementation: encoder::PEM_URI.as_ptr(),
+            algorithm_description: c"PKCS#11 key to PKCS#11 PROVIDER URI PEM file".as_ptr(),
+        }
+    };
+}
+
+/// Text encoders and PEM-URI encoders (the latter refuse with a clear message unless
+/// `pkcs11-module-encode-provider-uri-to-pem = true`).
+static ENCODER_ALGORITHMS: Table<OSSL_ALGORITHM, 11> = Table([
     text_encoder!(c"RSA:rsaEncryption:1.2.840.113549.1.1.1"),
     text_encoder!(c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"),
     text_encoder!(c"EC:id-ecPublicKey:1.2.840.10045.2.1"),
     text_encoder!(c"ED25519:1.3.101.112"),
     text_encoder!(c"ED448:1.3.101.113"),
+    pem_uri_encoder!(c"RSA:rsaEncryption:1.2.840.113549.1.1.1"),
+    pem_uri_encoder!(c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"),
+    pem_uri_encoder!(c"EC:id-ecPublicKey:1.2.840.10045.2.1"),
+    pem_uri_encoder!(c"ED25519:1.3.101.112"),
+    pem_uri_encoder!(c"ED448:1.3.101.113"),
     ALGORITHM_END,
 ]);
 
@@ -299,6 +388,7 @@ unsafe extern "C" fn prov_query_operation(
             sys::OSSL_OP_SIGNATURE => ("signature", SIGNATURE_ALGORITHMS.as_ptr()),
             sys::OSSL_OP_STORE => ("store", STORE_ALGORITHMS.as_ptr()),
             sys::OSSL_OP_ENCODER => ("encoder", ENCODER_ALGORITHMS.as_ptr()),
+            sys::OSSL_OP_DECODER => ("decoder", DECODER_ALGORITHMS.as_ptr()),
             _ => return Ok(std::ptr::null()),
         };
         if ctx.config.block_operations.iter().any(|b| b == name) {

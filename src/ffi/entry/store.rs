@@ -5,16 +5,13 @@
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
-
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::ffi::dispatch::{END, Table, dispatch};
 use crate::ffi::handle;
 use crate::ffi::params::{ParamBuilder, Params, param_desc};
 use crate::ffi::sys::{self, OSSL_DISPATCH, OSSL_PARAM};
 use crate::keymgmt;
 use crate::object::Found;
-use crate::slot::Pin;
 use crate::store::StoreCtx;
 
 pub(crate) static STORE: [OSSL_DISPATCH; 7] = [
@@ -76,40 +73,6 @@ unsafe extern "C" fn store_set_ctx_params(ctx: *mut c_void, params: *const OSSL_
     })
 }
 
-/// Asks OpenSSL's passphrase callback for a PIN.
-fn ask_pin(
-    callback: sys::OSSL_PASSPHRASE_CALLBACK,
-    arg: *mut c_void,
-    info: &str,
-) -> Result<Option<Pin>> {
-    let Some(callback) = callback else {
-        return Ok(None);
-    };
-    let info = CString::new(info).map_err(|_| Error::BadParam("prompt text".into()))?;
-    let mut params = ParamBuilder::new();
-    params.utf8(sys::OSSL_PASSPHRASE_PARAM_INFO, &info);
-    let mut buffer = Zeroizing::new([0u8; 256]);
-    let mut len = 0usize;
-    // SAFETY: OpenSSL's callback with its own argument; buffer is writable for its size, len is
-    // writable, params is terminated and lives across the call.
-    let ok = unsafe {
-        callback(
-            buffer.as_mut_ptr().cast(),
-            buffer.len(),
-            &mut len,
-            params.finish(),
-            arg,
-        )
-    };
-    if ok != 1 {
-        return Ok(None);
-    }
-    let pin = buffer
-        .get(..len)
-        .ok_or_else(|| Error::BadParam("passphrase callback returned a bad length".into()))?;
-    Ok(Some(Zeroizing::new(pin.to_vec())))
-}
-
 /// `OSSL_FUNC_STORE_LOAD`: hands the next object to `object_cb`.
 unsafe extern "C" fn store_load(
     ctx: *mut c_void,
@@ -122,7 +85,7 @@ unsafe extern "C" fn store_load(
         // SAFETY: ctx is ours and used by one thread at a time.
         let ctx = unsafe { handle::borrow_mut::<StoreCtx>(ctx, "store")? };
         let object_cb = object_cb.ok_or(Error::NullArg("object callback"))?;
-        let mut prompt = |info: &str| ask_pin(pw_cb, pw_cbarg, info);
+        let mut prompt = |info: &str| super::ask_pin(pw_cb, pw_cbarg, info);
         let Some(found) = ctx.next(Some(&mut prompt))? else {
             return Ok(0); // end of objects: not an error
         };

@@ -1,0 +1,73 @@
+//! PEM-URI decoder (provider-decoder(7), input type `pem`): turns a PEM-URI key file (see
+//! `pemuri`) into the token key it names, so `PEM_read_bio_PrivateKey` and everything built on
+//! it (nginx, HAProxy, Python `ssl`, curl) get a token key from a file.
+//!
+//! One decoder is registered per key type; each reads the PEM, resolves the URI through the
+//! store logic (same PIN rules, same errors), and hands over the key only if it is of its own
+//! type, so exactly one of them produces the object. Any other PEM input is declined at once.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::object::{Found, KeyAlgorithm, KeyObj};
+use crate::pemuri;
+use crate::provider::ProvCtx;
+use crate::slot::Prompt;
+use crate::store::StoreCtx;
+
+/// A decoder instance for one key type.
+pub(crate) struct DecoderCtx {
+    pub(crate) prov: Arc<ProvCtx>,
+    pub(crate) algorithm: KeyAlgorithm,
+}
+
+impl DecoderCtx {
+    /// The token key named by a PEM-URI file in `input`; `Ok(None)` when `input` is not a
+    /// PEM-URI file or names a key of another type (another decoder then takes it).
+    pub(crate) fn decode(
+        &self,
+        input: &[u8],
+        want_private: bool,
+        prompt: Option<&mut Prompt<'_>>,
+    ) -> Result<Option<Arc<KeyObj>>> {
+        let Some(uri) = pemuri::decode(input)? else {
+            return Ok(None);
+        };
+        let key = resolve(&self.prov, &uri, want_private, prompt)
+            .map_err(|e| e.context("PEM-URI key file"))?;
+        Ok((key.algorithm == self.algorithm).then_some(key))
+    }
+}
+
+/// The key `uri` names: its private key when `want_private`, else the first key.
+fn resolve(
+    prov: &Arc<ProvCtx>,
+    uri: &str,
+    want_private: bool,
+    mut prompt: Option<&mut Prompt<'_>>,
+) -> Result<Arc<KeyObj>> {
+    let mut store = StoreCtx::open(Arc::clone(prov), uri.as_bytes())?;
+    if want_private {
+        store.expect_private_keys();
+    }
+    let mut public_only = None;
+    while let Some(found) = store.next(prompt.as_deref_mut())? {
+        if let Found::Key(key) = found {
+            if key.has_private() {
+                return Ok(key);
+            }
+            public_only.get_or_insert(key);
+        }
+    }
+    match public_only {
+        Some(key) if !want_private => Ok(key),
+        Some(_) => Err(Error::Unsupported(format!(
+            "{} names a public key, but a private key is needed",
+            store.uri_text()
+        ))),
+        None => Err(Error::NotFound(format!(
+            "no key matches {}",
+            store.uri_text()
+        ))),
+    }
+}

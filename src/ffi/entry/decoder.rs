@@ -1,0 +1,117 @@
+//! `extern "C"` shims and dispatch tables for the PEM-URI DECODER (provider-decoder(7)), one per
+//! key type. Logic lives in `crate::decoder`.
+
+use std::ffi::{c_int, c_void};
+use std::sync::Arc;
+
+use crate::decoder::DecoderCtx;
+use crate::error::Error;
+use crate::ffi::dispatch::{END, dispatch};
+use crate::ffi::handle;
+use crate::ffi::ossl::CoreBio;
+use crate::ffi::params::ParamBuilder;
+use crate::ffi::sys::{self, OSSL_CORE_BIO, OSSL_DISPATCH};
+use crate::keymgmt;
+use crate::object::KeyAlgorithm;
+
+/// Largest PEM input read when looking for a PEM-URI block.
+const READ_LIMIT: usize = 64 * 1024;
+
+macro_rules! decoder_table {
+    ($table:ident, $newctx:ident, $alg:expr) => {
+        /// `OSSL_FUNC_DECODER_NEWCTX`.
+        unsafe extern "C" fn $newctx(provctx: *mut c_void) -> *mut c_void {
+            ffi_boundary!(stringify!($newctx), std::ptr::null_mut(), {
+                // SAFETY: provctx is ours.
+                let prov = unsafe { super::prov_ctx(provctx)? };
+                Ok(handle::into_raw(DecoderCtx {
+                    prov: Arc::clone(prov),
+                    algorithm: $alg,
+                }))
+            })
+        }
+
+        pub(crate) static $table: [OSSL_DISPATCH; 5] = [
+            dispatch!(
+                OSSL_FUNC_DECODER_NEWCTX,
+                OSSL_FUNC_decoder_newctx_fn,
+                $newctx
+            ),
+            dispatch!(
+                OSSL_FUNC_DECODER_FREECTX,
+                OSSL_FUNC_decoder_freectx_fn,
+                dec_freectx
+            ),
+            dispatch!(
+                OSSL_FUNC_DECODER_DOES_SELECTION,
+                OSSL_FUNC_decoder_does_selection_fn,
+                dec_does_selection
+            ),
+            dispatch!(
+                OSSL_FUNC_DECODER_DECODE,
+                OSSL_FUNC_decoder_decode_fn,
+                dec_decode
+            ),
+            END,
+        ];
+    };
+}
+
+decoder_table!(RSA, dec_rsa_newctx, KeyAlgorithm::Rsa);
+decoder_table!(RSA_PSS, dec_rsa_pss_newctx, KeyAlgorithm::RsaPss);
+decoder_table!(EC, dec_ec_newctx, KeyAlgorithm::Ec);
+decoder_table!(ED25519, dec_ed25519_newctx, KeyAlgorithm::Ed25519);
+decoder_table!(ED448, dec_ed448_newctx, KeyAlgorithm::Ed448);
+
+/// `OSSL_FUNC_DECODER_FREECTX`.
+unsafe extern "C" fn dec_freectx(ctx: *mut c_void) {
+    ffi_boundary!("dec_freectx", (), {
+        // SAFETY: OpenSSL frees each decoder context once.
+        drop(unsafe { handle::take::<DecoderCtx>(ctx) });
+        Ok(())
+    })
+}
+
+/// `OSSL_FUNC_DECODER_DOES_SELECTION`: keys (private or public).
+unsafe extern "C" fn dec_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
+    (selection == 0 || selection & sys::OSSL_KEYMGMT_SELECT_KEYPAIR != 0).into()
+}
+
+/// `OSSL_FUNC_DECODER_DECODE`: 1 and no object for input that is not ours (provider-decoder(7)).
+unsafe extern "C" fn dec_decode(
+    ctx: *mut c_void,
+    cin: *mut OSSL_CORE_BIO,
+    selection: c_int,
+    data_cb: sys::OSSL_CALLBACK,
+    data_cbarg: *mut c_void,
+    pw_cb: sys::OSSL_PASSPHRASE_CALLBACK,
+    pw_cbarg: *mut c_void,
+) -> c_int {
+    ffi_boundary!("dec_decode", 0, {
+        // SAFETY: ctx is ours.
+        let ctx = unsafe { handle::borrow::<DecoderCtx>(ctx, "decoder context")? };
+        let data_cb = data_cb.ok_or(Error::NullArg("decoder callback"))?;
+        if cin.is_null() {
+            return Err(Error::NullArg("input BIO"));
+        }
+        // SAFETY: cin is the non-NULL core BIO OpenSSL passed, live during this call.
+        let input = unsafe { CoreBio::new(cin) }.read_up_to(ctx.prov.libctx(), READ_LIMIT)?;
+        if !crate::pemuri::contains_block(&input) {
+            return Ok(1);
+        }
+        let want_private = selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
+        let mut prompt = |info: &str| super::ask_pin(pw_cb, pw_cbarg, info);
+        let Some(key) = ctx.decode(&input, want_private, Some(&mut prompt))? else {
+            return Ok(1);
+        };
+        let published = keymgmt::publish(Arc::clone(&key))?;
+        let mut params = ParamBuilder::new();
+        params
+            .int(sys::OSSL_OBJECT_PARAM_TYPE, sys::OSSL_OBJECT_PKEY)
+            .utf8(sys::OSSL_OBJECT_PARAM_DATA_TYPE, key.algorithm.type_name())
+            .octets(sys::OSSL_OBJECT_PARAM_REFERENCE, published.reference());
+        // SAFETY: OpenSSL's callback with its own argument and our terminated array, which
+        // (with the published reference) stays alive until the callback returns.
+        Ok(unsafe { data_cb(params.finish(), data_cbarg) })
+    })
+}

@@ -1,0 +1,149 @@
+//! PEM-URI key files (issue 4, DESIGN.md "PEM-URI key files"): the encoder writes them when
+//! `pkcs11-module-encode-provider-uri-to-pem = true`, and the decoder lets a program that only
+//! reads PEM key files (`PEM_read_PrivateKey`, tests/programs/pem_read_sign.c) sign with the
+//! token key. Files are also built here without the provider, so the format is checked on both
+//! sides; broken files and wrong objects must fail clearly.
+
+use std::fs;
+
+use crate::common::{Fixture, KeyType, SignatureCheck};
+
+const BEGIN: &str = "-----BEGIN PKCS#11 PROVIDER URI-----";
+
+/// DER `SEQUENCE { VisibleString description, UTF8String uri }` as PEM, built without the
+/// provider.
+fn pem_uri_file(description: &str, uri: &str) -> String {
+    fn element(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        if content.len() < 0x80 {
+            out.push(content.len() as u8);
+        } else {
+            out.extend([0x82, (content.len() >> 8) as u8, content.len() as u8]);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    let mut body = element(0x1a, description.as_bytes());
+    body.extend(element(0x0c, uri.as_bytes()));
+    let der = element(0x30, &body);
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in der.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            text.push(if i <= chunk.len() {
+                char::from(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    format!("{BEGIN}\n{text}\n-----END PKCS#11 PROVIDER URI-----\n")
+}
+
+/// Signs with `key_file` through `pem_read_sign` and checks the signature with key 01's public
+/// key read by pkcs11-tool.
+fn assert_program_signs(fx: &Fixture, key_file: &str, digest: Option<&str>) {
+    let program = fx.compile_program("pem_read_sign");
+    let message = fx.message("message.txt");
+    let signature = fx.file("message.sig");
+    let signed = fx
+        .run_with_provider(&program, &[key_file, &message, &signature])
+        .success();
+    let public_key = fx.export_pubkey("01");
+    let check = SignatureCheck::new(&public_key, &message, &signature, digest);
+    fx.assert_valid_signature(&check, &signed);
+}
+
+#[test]
+fn encoder_writes_a_file_that_programs_sign_with() {
+    let mut fx = Fixture::new("pemuri-encode");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    fx.config_mut()
+        .set("pkcs11-module-encode-provider-uri-to-pem", "true");
+    let key_file = fx.file("key.pem");
+    let uri = fx.private_key_uri("key");
+    fx.openssl(&["pkey", "-in", &uri, "-out", &key_file])
+        .success();
+    let text = fs::read_to_string(&key_file).expect("read key.pem");
+    assert!(text.starts_with(BEGIN), "{text}");
+    assert!(!text.contains("PRIVATE KEY-----"), "{text}");
+    assert_program_signs(&fx, &key_file, Some("sha256"));
+}
+
+#[test]
+fn without_the_option_a_token_key_is_not_written() {
+    let fx = Fixture::new("pemuri-encode-off");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    let key_file = fx.file("key.pem");
+    let uri = fx.private_key_uri("key");
+    let run = fx
+        .openssl(&["pkey", "-in", &uri, "-out", &key_file])
+        .clean_failure();
+    run.assert_stderr_mentions(&["pkcs11-module-encode-provider-uri-to-pem"]);
+}
+
+#[test]
+fn independently_made_files_load_for_rsa_and_ed25519() {
+    for (name, key_type, digest) in [
+        ("pemuri-rsa", KeyType::Rsa2048, Some("sha256")),
+        ("pemuri-ed25519", KeyType::Ed25519, None),
+    ] {
+        let fx = Fixture::new(name);
+        fx.generate_key(key_type, "01", "key");
+        let uri = fx.private_key_uri("key");
+        let key_file = fx.write_file("key.pem", pem_uri_file("PKCS#11 Provider URI v1.0", &uri));
+        assert_program_signs(&fx, &key_file, digest);
+    }
+}
+
+#[test]
+fn broken_files_and_wrong_objects_fail_clearly() {
+    let fx = Fixture::new("pemuri-broken");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    let program = fx.compile_program("pem_read_sign");
+    let message = fx.message("message.txt");
+    let signature = fx.file("message.sig");
+    let good = pem_uri_file("PKCS#11 Provider URI v1.0", &fx.private_key_uri("key"));
+    let cases = [
+        (
+            "missing.pem",
+            pem_uri_file(
+                "PKCS#11 Provider URI v1.0",
+                &fx.uri("object=nope;type=private"),
+            ),
+            "no object matches",
+        ),
+        (
+            "public.pem",
+            pem_uri_file(
+                "PKCS#11 Provider URI v1.0",
+                &fx.uri("object=key;type=public"),
+            ),
+            "private key is needed",
+        ),
+        (
+            "garbled.pem",
+            good.replacen("\nM", "\n!", 1),
+            "malformed PKCS#11 PROVIDER URI",
+        ),
+        (
+            "wrong-description.pem",
+            pem_uri_file("Some Other Thing v1.0", &fx.private_key_uri("key")),
+            "unknown description",
+        ),
+        (
+            "bad-uri.pem",
+            pem_uri_file("PKCS#11 Provider URI v1.0", "pkcs11:object=%zz"),
+            "bad percent-escape",
+        ),
+    ];
+    for (file, contents, expected) in cases {
+        let path = fx.write_file(file, contents);
+        let run = fx
+            .run_with_provider(&program, &[&path, &message, &signature])
+            .clean_failure();
+        run.assert_stderr_mentions(&[expected]);
+    }
+}
