@@ -22,10 +22,10 @@ pub(crate) struct EncoderCtx {
 pub(crate) fn key_uri(key: &KeyObj) -> Option<Pkcs11Uri> {
     let token = key.token.as_ref()?;
     Some(Pkcs11Uri {
-        token: Some(token.slot.label().to_string()),
+        token: Some(token.token_label().to_string()),
         object: token.label.clone(),
         id: Some(token.id.clone()).filter(|id| !id.is_empty()),
-        object_type: Some(if token.private.is_some() {
+        object_type: Some(if token.has_private() {
             ObjectType::Private
         } else {
             ObjectType::Public

@@ -238,7 +238,7 @@ pub(crate) fn export(
     if selection & SELECT_PRIVATE_KEY != 0 && key.has_private() {
         return Ok(false);
     }
-    if key.token.as_ref().is_some_and(|t| !t.slot.allows_export()) {
+    if key.token.as_ref().is_some_and(|t| !t.allows_export()) {
         return Err(Error::Unsupported(
             "exporting token public keys to other providers is disabled by \
              pkcs11-module-allow-export = 1"

@@ -17,6 +17,8 @@ use crate::slot::{Slot, SlotSettings};
 pub(crate) struct Module {
     pkcs11: Pkcs11,
     path: String,
+    /// Fork generation this module was initialised in (see `ffi::process`).
+    generation: u64,
     no_deinit: bool,
     settings: Arc<SlotSettings>,
     slots: Mutex<Vec<Arc<Slot>>>,
@@ -48,8 +50,24 @@ impl Module {
             // `init_args` stays alive until after C_Initialize below.
             Some(text) => crate::ffi::pkcs11::init_args_with_reserved(text),
         };
+        let generation = crate::ffi::process::generation();
         match pkcs11.initialize(args) {
             Ok(()) => {}
+            // In a forked child the module may still consider itself initialised by the parent;
+            // PKCS#11 wants a fresh C_Initialize there, so finalise the inherited state first.
+            Err(cryptoki::error::Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _))
+                if generation > 0 =>
+            {
+                log::debug!("re-initialising {path} after fork");
+                let _ = pkcs11.clone().finalize();
+                let args = match &init_args {
+                    None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
+                    Some(text) => crate::ffi::pkcs11::init_args_with_reserved(text),
+                };
+                pkcs11.initialize(args).map_err(|e| {
+                    Error::from(e).context(format!("re-initialising '{path}' after fork"))
+                })?;
+            }
             // Another user in this process (e.g. a second provider instance) initialised it.
             Err(cryptoki::error::Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(e) => {
@@ -62,10 +80,16 @@ impl Module {
         Ok(Module {
             pkcs11,
             path,
+            generation,
             no_deinit: config.quirks.no_deinit,
             settings: Arc::new(SlotSettings::from_config(config)),
             slots: Mutex::new(Vec::new()),
         })
+    }
+
+    /// True when this module was initialised in the current process (not inherited over fork).
+    pub(crate) fn is_current(&self) -> bool {
+        self.generation == crate::ffi::process::generation()
     }
 
     /// Path the module was loaded from.
@@ -104,7 +128,8 @@ impl Module {
     /// for the rest of the process; otherwise sessions close and `C_Finalize` runs once the last
     /// key using the module is gone.
     pub(crate) fn release(module: Arc<Module>) {
-        if module.no_deinit {
+        // A module inherited over fork belongs to the parent: never close or finalise it here.
+        if module.no_deinit || !module.is_current() {
             if let Ok(mut kept) = RETAINED.lock() {
                 kept.push(module);
             }

@@ -6,14 +6,18 @@
 //! exponent), else from the public key object with the same CKA_ID, else from the certificate
 //! with the same CKA_ID, so a token with only a private key and its certificate still works.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
 
 use crate::asn1::Curve;
 use crate::error::{Error, Result};
-use crate::slot::{Slot, is_session_lost};
+use crate::ffi::process;
+use crate::provider::ProvCtx;
+use crate::slot::{PinRequest, Slot, TokenIdentity, is_session_lost};
 
 /// The public half of a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,14 +68,152 @@ impl KeyAlgorithm {
 }
 
 /// Where a key lives on a token.
+///
+/// The (slot, handle) binding belongs to one process: after `fork()` it is found again on the
+/// child's own module by class, CKA_ID and label (handles are not valid across processes).
+/// With `pkcs11-module-cache-keys` the signing handle is a session-object copy of the key.
 pub(crate) struct TokenKey {
-    pub(crate) slot: Arc<Slot>,
-    /// Handle of the private key object; `None` for a public key object.
-    pub(crate) private: Option<ObjectHandle>,
-    /// CKA_ID (names the key in URIs; finds it again after `fork()`).
     pub(crate) id: Vec<u8>,
     pub(crate) label: Option<String>,
     pub(crate) always_authenticate: bool,
+    private: bool,
+    token: TokenIdentity,
+    binding: RwLock<Binding>,
+}
+
+struct Binding {
+    generation: u64,
+    slot: Arc<Slot>,
+    /// The token object.
+    token_handle: ObjectHandle,
+    /// What signing uses: the token object or its session copy.
+    handle: ObjectHandle,
+    copy_attempted: bool,
+}
+
+impl TokenKey {
+    fn new(slot: &Arc<Slot>, handle: ObjectHandle, private: bool, attrs: KeyAttributes) -> Self {
+        TokenKey {
+            id: attrs.id,
+            label: attrs.label,
+            always_authenticate: attrs.always_authenticate,
+            private,
+            token: slot.identity().clone(),
+            binding: RwLock::new(Binding {
+                generation: process::generation(),
+                slot: Arc::clone(slot),
+                token_handle: handle,
+                handle,
+                copy_attempted: false,
+            }),
+        }
+    }
+
+    /// True for a private key object.
+    pub(crate) fn has_private(&self) -> bool {
+        self.private
+    }
+
+    /// Label of the token holding the key.
+    pub(crate) fn token_label(&self) -> &str {
+        &self.token.label
+    }
+
+    /// Whether the token's public keys may go to other providers (`allow-export`).
+    pub(crate) fn allows_export(&self) -> bool {
+        self.binding
+            .read()
+            .map(|b| b.slot.allows_export())
+            .unwrap_or(false)
+    }
+
+    /// The slot and signing handle valid in this process, re-finding the key after a fork
+    /// (`rebind`) and making the session copy on first use when `copy` is set.
+    fn bound(&self, prov: &ProvCtx, rebind: bool) -> Result<(Arc<Slot>, ObjectHandle)> {
+        let generation = process::generation();
+        let copy = prov.config.cache_keys;
+        if !rebind {
+            let binding = self.binding.read().map_err(|_| poisoned())?;
+            if binding.generation == generation && (binding.copy_attempted || !copy) {
+                return Ok((Arc::clone(&binding.slot), binding.handle));
+            }
+        }
+        let mut binding = self.binding.write().map_err(|_| poisoned())?;
+        if binding.generation != generation {
+            let (slot, handle) = self.find_again(prov, &binding.slot)?;
+            *binding = Binding {
+                generation,
+                slot,
+                token_handle: handle,
+                handle,
+                copy_attempted: false,
+            };
+        } else if rebind {
+            // The session copy (or its session) is gone: sign with the token object.
+            binding.handle = binding.token_handle;
+            binding.copy_attempted = true;
+        }
+        if copy && !binding.copy_attempted {
+            binding.copy_attempted = true;
+            match binding.slot.copy_to_session_object(binding.token_handle) {
+                Ok(copy) => binding.handle = copy,
+                Err(e) => log::debug!("key stays a token object (no session copy): {e}"),
+            }
+        }
+        Ok((Arc::clone(&binding.slot), binding.handle))
+    }
+
+    /// The same private key on this process's module (after fork), logged in with the PIN the
+    /// parent used when one was cached (never by prompting).
+    fn find_again(&self, prov: &ProvCtx, old_slot: &Slot) -> Result<(Arc<Slot>, ObjectHandle)> {
+        let module = prov.module()?;
+        let slot = module
+            .slots()?
+            .into_iter()
+            .find(|s| s.identity().is_same_token(&self.token))
+            .ok_or_else(|| {
+                Error::NotFound(format!("token '{}' is no longer present", self.token.label))
+            })?;
+        if slot.needs_login(true) {
+            slot.login(PinRequest {
+                uri_pin: old_slot.cached_pin(),
+                prompt: None,
+            })?;
+        }
+        let session = slot.session()?;
+        let handle = find_handles(
+            session.get()?,
+            ObjectClass::PRIVATE_KEY,
+            self.label.as_deref(),
+            Some(&self.id).filter(|id| !id.is_empty()),
+        )?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "key '{}' is no longer on token '{}'",
+                self.label.as_deref().unwrap_or(""),
+                self.token.label
+            ))
+        })?;
+        drop(session);
+        log::debug!(
+            "key '{}' found again after fork",
+            self.label.as_deref().unwrap_or("")
+        );
+        Ok((slot, handle))
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Module("key binding lock poisoned".into())
+}
+
+/// Attributes of a key object that the provider keeps.
+struct KeyAttributes {
+    id: Vec<u8>,
+    label: Option<String>,
+    always_authenticate: bool,
 }
 
 /// A key as OpenSSL's keydata: public parts, and the token reference when it is a token key
@@ -94,7 +236,7 @@ impl KeyObj {
 
     /// True when the private key is on a token.
     pub(crate) fn has_private(&self) -> bool {
-        self.token.as_ref().is_some_and(|t| t.private.is_some())
+        self.token.as_ref().is_some_and(TokenKey::has_private)
     }
 
     /// Key size in bits.
@@ -128,16 +270,24 @@ impl KeyObj {
         }
     }
 
-    /// Signs `data` on the token with `mechanism` (one `C_SignInit` + `C_Sign`). A session the
-    /// token lost is replaced and the call retried once; so is a login the token forgot.
-    pub(crate) fn sign(&self, mechanism: &Mechanism<'_>, data: &[u8]) -> Result<Vec<u8>> {
+    /// Signs `data` on the token with `mechanism` (one `C_SignInit` + `C_Sign` on a pooled
+    /// session). A session the token lost is replaced and the call retried once; so is a login
+    /// the token forgot, or a key handle it no longer knows.
+    pub(crate) fn sign(
+        &self,
+        prov: &ProvCtx,
+        mechanism: &Mechanism<'_>,
+        data: &[u8],
+    ) -> Result<Vec<u8>> {
         let token = self
             .token
             .as_ref()
             .ok_or_else(|| Error::Unsupported("this key is not on a PKCS#11 token".into()))?;
-        let handle = token
-            .private
-            .ok_or_else(|| Error::Unsupported("a PKCS#11 public key object cannot sign".into()))?;
+        if !token.has_private() {
+            return Err(Error::Unsupported(
+                "a PKCS#11 public key object cannot sign".into(),
+            ));
+        }
         if token.always_authenticate {
             return Err(Error::Unsupported(format!(
                 "key '{}' needs CKA_ALWAYS_AUTHENTICATE (a login per signature), which is not \
@@ -145,27 +295,27 @@ impl KeyObj {
                 token.label.as_deref().unwrap_or("?")
             )));
         }
+        let mut rebind = false;
         let mut retried = false;
         loop {
-            let session = token.slot.session()?;
-            match session.get()?.sign(mechanism, handle, data) {
+            let (slot, handle) = token.bound(prov, rebind)?;
+            let session = slot.session()?;
+            let err = match session.get()?.sign(mechanism, handle, data) {
                 Ok(sig) => return Ok(sig),
-                Err(e) => {
-                    let err = Error::from(e);
-                    let rv = err.token_rv();
-                    if retried {
-                        return Err(err);
-                    }
-                    retried = true;
-                    match rv {
-                        Some(rv) if is_session_lost(rv) => session.discard(),
-                        Some(cryptoki::error::RvError::UserNotLoggedIn) => {
-                            drop(session);
-                            token.slot.relogin()?;
-                        }
-                        _ => return Err(err),
-                    }
+                Err(e) => Error::from(e),
+            };
+            if retried {
+                return Err(err);
+            }
+            retried = true;
+            match err.token_rv() {
+                Some(rv) if is_session_lost(rv) => session.discard(),
+                Some(RvError::UserNotLoggedIn) => {
+                    drop(session);
+                    slot.relogin()?;
                 }
+                Some(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid) => rebind = true,
+                _ => return Err(err),
             }
         }
     }
@@ -209,14 +359,7 @@ pub(crate) fn find(slot: &Arc<Slot>, filter: &ObjectFilter) -> Result<Vec<Found>
         if !wanted {
             continue;
         }
-        let mut template = vec![Attribute::Class(class)];
-        if let Some(label) = &filter.label {
-            template.push(Attribute::Label(label.as_bytes().to_vec()));
-        }
-        if let Some(id) = &filter.id {
-            template.push(Attribute::Id(id.clone()));
-        }
-        for handle in session.find_objects(&template)? {
+        for handle in find_handles(session, class, filter.label.as_deref(), filter.id.as_ref())? {
             let item = if class == ObjectClass::CERTIFICATE {
                 certificate(session, handle)
             } else {
@@ -233,14 +376,28 @@ pub(crate) fn find(slot: &Arc<Slot>, filter: &ObjectFilter) -> Result<Vec<Found>
     Ok(found)
 }
 
+/// Handles of the objects of `class` with the given label and id (each optional).
+fn find_handles(
+    session: &Session,
+    class: ObjectClass,
+    label: Option<&str>,
+    id: Option<&Vec<u8>>,
+) -> Result<Vec<ObjectHandle>> {
+    let mut template = vec![Attribute::Class(class)];
+    if let Some(label) = label {
+        template.push(Attribute::Label(label.as_bytes().to_vec()));
+    }
+    if let Some(id) = id {
+        template.push(Attribute::Id(id.clone()));
+    }
+    Ok(session.find_objects(&template)?)
+}
+
 fn text(bytes: Vec<u8>) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn certificate(
-    session: &cryptoki::session::Session,
-    handle: ObjectHandle,
-) -> Result<Option<Found>> {
+fn certificate(session: &Session, handle: ObjectHandle) -> Result<Option<Found>> {
     let attrs = session.get_attributes(handle, &[AttributeType::Value, AttributeType::Label])?;
     let mut der = None;
     let mut label = None;
@@ -256,7 +413,7 @@ fn certificate(
 
 fn key(
     slot: &Arc<Slot>,
-    session: &cryptoki::session::Session,
+    session: &Session,
     handle: ObjectHandle,
     private: bool,
 ) -> Result<Option<Found>> {
@@ -322,16 +479,15 @@ fn key(
             ))
         })?,
     };
+    let attributes = KeyAttributes {
+        id,
+        label,
+        always_authenticate,
+    };
     Ok(Some(Found::Key(Arc::new(KeyObj {
         algorithm: KeyAlgorithm::of(&public, pss_only),
         public,
-        token: Some(TokenKey {
-            slot: Arc::clone(slot),
-            private: private.then_some(handle),
-            id,
-            label,
-            always_authenticate,
-        }),
+        token: Some(TokenKey::new(slot, handle, private, attributes)),
     }))))
 }
 
@@ -350,7 +506,7 @@ fn allows_only_pss(mechanisms: &[cryptoki::mechanism::MechanismType]) -> bool {
 /// The public key of a private key without readable public attributes: the public key object,
 /// else the certificate, with the same CKA_ID (or the same label when the id is empty).
 fn companion_public_key(
-    session: &cryptoki::session::Session,
+    session: &Session,
     id: &[u8],
     label: Option<&str>,
 ) -> Result<Option<PublicKey>> {

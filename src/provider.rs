@@ -45,7 +45,14 @@ impl ProvCtx {
             .lock()
             .map_err(|_| Error::Module("module lock poisoned".into()))?;
         if let Some(module) = slot.as_ref() {
-            return Ok(Arc::clone(module));
+            if module.is_current() {
+                return Ok(Arc::clone(module));
+            }
+        }
+        // First use, or first use in a forked child: (re)load; an inherited module is kept,
+        // untouched, for the rest of the process.
+        if let Some(inherited) = slot.take() {
+            Module::release(inherited);
         }
         let module = Arc::new(crate::ffi::ossl::discarding_errors(|| {
             Module::load(&self.config)

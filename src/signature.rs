@@ -213,7 +213,7 @@ impl SignCtx {
         match self.algorithm {
             SigAlgorithm::Ed25519 | SigAlgorithm::Ed448 => {
                 let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-                let signature = key.sign(&mechanism, message)?;
+                let signature = key.sign(&self.prov, &mechanism, message)?;
                 out.write(&signature)
             }
             SigAlgorithm::Rsa | SigAlgorithm::Ecdsa => {
@@ -250,7 +250,7 @@ impl SignCtx {
         let signature = match self.algorithm {
             SigAlgorithm::Rsa => self.sign_rsa(&key, tbs)?,
             SigAlgorithm::Ecdsa => {
-                let raw = key.sign(&Mechanism::Ecdsa, tbs)?;
+                let raw = key.sign(&self.prov, &Mechanism::Ecdsa, tbs)?;
                 asn1::ecdsa_signature_to_der(&raw).ok_or_else(|| {
                     Error::Module(format!(
                         "token returned a malformed ECDSA signature ({} bytes)",
@@ -260,7 +260,7 @@ impl SignCtx {
             }
             SigAlgorithm::Ed25519 | SigAlgorithm::Ed448 => {
                 let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-                key.sign(&mechanism, tbs)?
+                key.sign(&self.prov, &mechanism, tbs)?
             }
         };
         out.write(&signature)
@@ -272,11 +272,11 @@ impl SignCtx {
                 Some(digest) => {
                     let mut input = digest.digest_info_prefix().to_vec();
                     input.extend_from_slice(tbs);
-                    key.sign(&Mechanism::RsaPkcs, &input)
+                    key.sign(&self.prov, &Mechanism::RsaPkcs, &input)
                 }
-                None => key.sign(&Mechanism::RsaPkcs, tbs),
+                None => key.sign(&self.prov, &Mechanism::RsaPkcs, tbs),
             },
-            Padding::None => key.sign(&Mechanism::RsaX509, tbs),
+            Padding::None => key.sign(&self.prov, &Mechanism::RsaX509, tbs),
             Padding::Pss => {
                 let digest = self
                     .digest
@@ -290,7 +290,7 @@ impl SignCtx {
                     mgf: mgf1_type(mgf1)?,
                     s_len: (self.salt_bytes(key, digest)? as u64).into(),
                 };
-                key.sign(&Mechanism::RsaPkcsPss(params), tbs)
+                key.sign(&self.prov, &Mechanism::RsaPkcsPss(params), tbs)
             }
         }
     }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::RvError;
+use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot as SlotId;
 use cryptoki::types::RawAuthPin;
@@ -61,6 +62,14 @@ pub(crate) struct TokenIdentity {
 }
 
 impl TokenIdentity {
+    /// True when `other` describes the same token (label, manufacturer, model, serial).
+    pub(crate) fn is_same_token(&self, other: &TokenIdentity) -> bool {
+        self.label == other.label
+            && self.manufacturer == other.manufacturer
+            && self.model == other.model
+            && self.serial == other.serial
+    }
+
     /// True when every token/slot attribute the URI gives matches (RFC 7512 §2.3).
     pub(crate) fn matches(&self, uri: &Pkcs11Uri, slot_id: u64) -> bool {
         fn same(want: &Option<String>, have: &str) -> bool {
@@ -286,6 +295,26 @@ impl Slot {
              the URI, pkcs11-module-token-pin in openssl.cnf, or a passphrase prompt)",
             self.label()
         )))
+    }
+
+    /// The PIN of the last successful non-interactive (or, with `cache-pins`, prompted) login.
+    pub(crate) fn cached_pin(&self) -> Option<Pin> {
+        self.login.lock().ok().and_then(|s| s.cached_pin.clone())
+    }
+
+    /// Copies a key object into a session object (`CKA_TOKEN = false`) on the slot's long-lived
+    /// login session, where it lives until that session closes. Some tokens sign faster with a
+    /// session copy (`pkcs11-module-cache-keys`).
+    pub(crate) fn copy_to_session_object(&self, handle: ObjectHandle) -> Result<ObjectHandle> {
+        let mut state = self.login_state()?;
+        if state.session.is_none() {
+            state.session = Some(self.pkcs11.open_ro_session(self.id)?);
+        }
+        let session = state
+            .session
+            .as_ref()
+            .ok_or_else(|| Error::Module("no login session".into()))?;
+        Ok(session.copy_object(handle, &[Attribute::Token(false)])?)
     }
 
     /// Logs in again after the token forgot the login (e.g. `CKR_USER_NOT_LOGGED_IN`), using

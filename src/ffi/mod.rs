@@ -17,5 +17,6 @@ pub(crate) mod handle;
 pub(crate) mod ossl;
 pub(crate) mod params;
 pub(crate) mod pkcs11;
+pub(crate) mod process;
 pub(crate) mod slice;
 pub(crate) mod sys;

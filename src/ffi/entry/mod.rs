@@ -80,6 +80,7 @@ pub unsafe extern "C" fn OSSL_provider_init(
             return Err(Error::NullArg("OSSL_provider_init argument"));
         }
         crate::logging::init_from_env();
+        super::process::watch_forks();
         // SAFETY: `in_` and `handle` are the core's, as OpenSSL passed them.
         let core_handle = unsafe { core::register(handle, in_) };
         let result = (|| {
