@@ -8,7 +8,9 @@
 //! `CKR_PIN_INCORRECT` is remembered and never sent again automatically; a token reporting
 //! "final try" or "locked" is not sent a PIN at all.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::RvError;
@@ -21,6 +23,9 @@ use zeroize::Zeroizing;
 use crate::config::{CachePins, Config, LoginBehavior};
 use crate::error::{Error, Result};
 use crate::uri::Pkcs11Uri;
+
+/// Longest wait for a session when the token's session limit is reached.
+pub(crate) const SESSION_WAIT: Duration = Duration::from_secs(30);
 
 /// A PIN in memory: wiped when dropped.
 pub(crate) type Pin = Zeroizing<Vec<u8>>;
@@ -113,6 +118,10 @@ pub(crate) struct Slot {
     pkcs11: Pkcs11,
     settings: Arc<SlotSettings>,
     idle: Mutex<Vec<Session>>,
+    /// Signalled when a session is returned or closed.
+    returned: Condvar,
+    /// Threads waiting in `session()` for the token's session limit.
+    waiting: AtomicUsize,
     login: Mutex<LoginState>,
 }
 
@@ -136,6 +145,8 @@ impl Slot {
             pkcs11,
             settings,
             idle: Mutex::new(Vec::new()),
+            returned: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             login: Mutex::new(LoginState::default()),
         })
     }
@@ -159,19 +170,60 @@ impl Slot {
     }
 
     /// Takes an idle session or opens a new one; it returns to the pool when dropped.
+    ///
+    /// When the token's session limit (`ulMaxSessionCount`) is reached it waits, up to
+    /// [`SESSION_WAIT`], for another thread to return a session.
     pub(crate) fn session(&self) -> Result<PooledSession<'_>> {
-        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let session = match reused {
-            Some(s) => s,
-            None => self
-                .pkcs11
-                .open_ro_session(self.id)
-                .map_err(|e| Error::from(e).context(format!("token '{}'", self.label())))?,
-        };
-        Ok(PooledSession {
-            slot: self,
-            session: Some(session),
-        })
+        let deadline = Instant::now() + SESSION_WAIT;
+        loop {
+            let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let session = match reused {
+                Some(s) => s,
+                None => match self.pkcs11.open_ro_session(self.id) {
+                    Ok(s) => s,
+                    Err(cryptoki::error::Error::Pkcs11(RvError::SessionCount, _)) => {
+                        self.wait_for_returned_session(deadline)?;
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(Error::from(e).context(format!("token '{}'", self.label())));
+                    }
+                },
+            };
+            return Ok(PooledSession {
+                slot: self,
+                session: Some(session),
+            });
+        }
+    }
+
+    fn wait_for_returned_session(&self, deadline: Instant) -> Result<()> {
+        let idle = self
+            .idle
+            .lock()
+            .map_err(|_| Error::Module("session pool lock poisoned".into()))?;
+        if !idle.is_empty() {
+            return Ok(());
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::Token {
+                func: cryptoki::context::Function::OpenSession,
+                rv: RvError::SessionCount,
+            }
+            .context(format!(
+                "token '{}': every session stayed busy for {} s",
+                self.label(),
+                SESSION_WAIT.as_secs()
+            )));
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let waited = self.returned.wait_timeout(idle, remaining);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        // The guard is released here; the caller takes the lock again to pop a session.
+        let (_guard, _timeout) =
+            waited.map_err(|_| Error::Module("session pool lock poisoned".into()))?;
+        Ok(())
     }
 
     fn login_state(&self) -> Result<MutexGuard<'_, LoginState>> {
@@ -329,14 +381,20 @@ impl Slot {
         })
     }
 
+    /// Back to the pool (kept beyond the idle limit while a thread waits for one), or closed;
+    /// either way a waiting thread is woken.
     fn return_session(&self, session: Session) {
         if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < self.settings.max_idle_sessions {
+            let waiters = self.waiting.load(Ordering::SeqCst) > 0;
+            if waiters || idle.len() < self.settings.max_idle_sessions {
                 idle.push(session);
+                drop(idle);
+                self.returned.notify_one();
                 return;
             }
         }
         drop(session);
+        self.returned.notify_one();
     }
 }
 
