@@ -1,10 +1,11 @@
-//! PEM-URI decoder (provider-decoder(7), input type `pem`): turns a PEM-URI key file (see
-//! `pemuri`) into the token key it names, so `PEM_read_bio_PrivateKey` and everything built on
-//! it (nginx, HAProxy, Python `ssl`, curl) get a token key from a file.
+//! PEM-URI decoding (provider-decoder(7)): turns a PEM-URI key file (see `pemuri`) into the
+//! token key it names, so `PEM_read_bio_PrivateKey`, the `file:` store and everything built on
+//! them (nginx, HAProxy, Python `ssl`, curl, `openssl pkey -in`) get a token key from a file.
 //!
-//! One decoder is registered per key type; each reads the PEM, resolves the URI through the
-//! store logic (same PIN rules, same errors), and hands over the key only if it is of its own
-//! type, so exactly one of them produces the object. Any other PEM input is declined at once.
+//! Two steps, as OpenSSL does for its own PEM files: a decoder named "DER" takes the armour off
+//! (`ffi::entry::decoder`), then one decoder per key type reads the DER body, resolves the URI
+//! through the store logic (same PIN rules, same errors), and hands over the key only if it is
+//! of its own type, so exactly one of them produces the object. Other input is declined at once.
 
 use std::sync::Arc;
 
@@ -22,15 +23,15 @@ pub(crate) struct DecoderCtx {
 }
 
 impl DecoderCtx {
-    /// The token key named by a PEM-URI file in `input`; `Ok(None)` when `input` is not a
-    /// PEM-URI file or names a key of another type (another decoder then takes it).
+    /// The token key named by the PEM-URI DER body `input`; `Ok(None)` when `input` is
+    /// something else or names a key of another type (another decoder then takes it).
     pub(crate) fn decode(
         &self,
         input: &[u8],
         want_private: bool,
         prompt: Option<&mut Prompt<'_>>,
     ) -> Result<Option<Arc<KeyObj>>> {
-        let Some(uri) = pemuri::decode(input)? else {
+        let Some(uri) = pemuri::decode_der(input)? else {
             return Ok(None);
         };
         let key = resolve(&self.prov, &uri, want_private, prompt)

@@ -376,14 +376,18 @@ pub(crate) fn find(slot: &Arc<Slot>, filter: &ObjectFilter) -> Result<Vec<Found>
     Ok(found)
 }
 
-/// Handles of the objects of `class` with the given label and id (each optional).
+/// Handles of the token objects of `class` with the given label and id (each optional).
+///
+/// Session objects are left out: URIs name what is stored on the token, and the session copies
+/// `pkcs11-module-cache-keys` makes carry the same label and id as their originals, so counting
+/// them would make a second load of the same URI ambiguous.
 fn find_handles(
     session: &Session,
     class: ObjectClass,
     label: Option<&str>,
     id: Option<&Vec<u8>>,
 ) -> Result<Vec<ObjectHandle>> {
-    let mut template = vec![Attribute::Class(class)];
+    let mut template = vec![Attribute::Class(class), Attribute::Token(true)];
     if let Some(label) = label {
         template.push(Attribute::Label(label.as_bytes().to_vec()));
     }

@@ -13,25 +13,20 @@ pub(crate) const DESCRIPTION: &str = "PKCS#11 Provider URI v1.0";
 const BEGIN: &str = "-----BEGIN PKCS#11 PROVIDER URI-----";
 const END: &str = "-----END PKCS#11 PROVIDER URI-----";
 
-/// True when `input` contains a PEM-URI block (a cheap test, done before anything else so that
-/// other PEM files cost the provider almost nothing).
-pub(crate) fn contains_block(input: &[u8]) -> bool {
-    input
-        .windows(BEGIN.len())
-        .any(|window| window == BEGIN.as_bytes())
+/// Whether `line` is a PEM-URI block's END line (with or without its line break).
+pub(crate) fn is_end_line(line: &[u8]) -> bool {
+    line.trim_ascii_end() == END.as_bytes()
 }
 
-/// The URI in the first PEM-URI block of `input`; `Ok(None)` when there is no such block, an
-/// error when there is one but it is malformed.
-pub(crate) fn decode(input: &[u8]) -> Result<Option<String>> {
+/// The DER body of the first PEM-URI block of `input`, checked to name a `pkcs11:` URI;
+/// `Ok(None)` when there is no such block, an error when there is one but it is malformed.
+pub(crate) fn der_body(input: &[u8]) -> Result<Option<Vec<u8>>> {
     let Some(start) = input
         .windows(BEGIN.len())
         .position(|window| window == BEGIN.as_bytes())
     else {
         return Ok(None);
     };
-    let garbled =
-        |why: &str| Error::Uri(format!("malformed PKCS#11 PROVIDER URI PEM block: {why}"));
     let body_start = start + BEGIN.len();
     let body_len = input[body_start..]
         .windows(END.len())
@@ -42,6 +37,35 @@ pub(crate) fn decode(input: &[u8]) -> Result<Option<String>> {
     let der = base64_decode(body).ok_or_else(|| garbled("body is not valid base64"))?;
     let (description, uri) = asn1::parse_pem_uri_body(&der)
         .ok_or_else(|| garbled("body is not a SEQUENCE { VisibleString, UTF8String }"))?;
+    checked_uri(description, uri)?;
+    Ok(Some(der))
+}
+
+/// The URI in the first PEM-URI block of `input` (see [`der_body`]).
+#[cfg(test)]
+fn decode(input: &[u8]) -> Result<Option<String>> {
+    match der_body(input)? {
+        Some(der) => decode_der(&der),
+        None => Ok(None),
+    }
+}
+
+/// The URI in a PEM-URI block's DER body (what OpenSSL's own PEM reader hands on after taking
+/// the armour off); `Ok(None)` when `der` is some other DER structure.
+pub(crate) fn decode_der(der: &[u8]) -> Result<Option<String>> {
+    match asn1::parse_pem_uri_body(der) {
+        Some((description, uri)) if description.starts_with("PKCS#11 Provider URI") => {
+            checked_uri(description, uri).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn garbled(why: &str) -> Error {
+    Error::Uri(format!("malformed PKCS#11 PROVIDER URI PEM block: {why}"))
+}
+
+fn checked_uri(description: &str, uri: &str) -> Result<String> {
     if description != DESCRIPTION {
         return Err(garbled(&format!(
             "unknown description '{description}' (expected '{DESCRIPTION}')"
@@ -50,7 +74,7 @@ pub(crate) fn decode(input: &[u8]) -> Result<Option<String>> {
     if !uri.starts_with("pkcs11:") {
         return Err(garbled("the URI does not start with pkcs11:"));
     }
-    Ok(Some(uri.to_string()))
+    Ok(uri.to_string())
 }
 
 /// The PEM-URI file text for `uri` (which must not carry a PIN).

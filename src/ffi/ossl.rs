@@ -379,6 +379,47 @@ impl CoreBio {
         out.truncate(filled);
         Ok(out)
     }
+
+    /// Reads whole lines until one for which `last` holds (included), end of input, or
+    /// `limit` bytes.
+    ///
+    /// Line by line, like OpenSSL's own PEM reader, so that whatever follows the caller's last
+    /// line (a certificate after the key) is left unread for the next reader.
+    pub(crate) fn read_lines(
+        &self,
+        libctx: Option<&LibCtx>,
+        limit: usize,
+        last: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<u8>> {
+        const LINE: usize = 1024;
+        let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
+        // SAFETY: ctx was made from the core's dispatch table; self.0 is a live core BIO.
+        let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, self.0) };
+        if bio.is_null() {
+            return Err(Error::Openssl("BIO_new_from_core_bio"));
+        }
+        let mut out = Vec::new();
+        let mut line = [0u8; LINE];
+        while out.len() < limit {
+            let room = (limit - out.len() + 1).min(LINE);
+            // 2 <= room <= LINE, so it fits a c_int.
+            let size = c_int::try_from(room).unwrap_or(0);
+            // SAFETY: bio is live; line has `room` writable bytes; BIO_gets writes at most
+            // size - 1 bytes and a terminating NUL.
+            let n = unsafe { sys::BIO_gets(bio, line.as_mut_ptr().cast(), size) };
+            let Ok(n @ 1..) = usize::try_from(n) else {
+                break;
+            };
+            let got = &line[..n.min(room - 1)];
+            out.extend_from_slice(got);
+            if last(got) {
+                break;
+            }
+        }
+        // SAFETY: bio is ours; freeing it does not close the core BIO.
+        unsafe { sys::BIO_free(bio) };
+        Ok(out)
+    }
 }
 
 /// A public key held by another provider (never this one, so no recursion), built from a token

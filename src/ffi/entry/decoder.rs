@@ -14,7 +14,7 @@ use crate::ffi::sys::{self, OSSL_CORE_BIO, OSSL_DISPATCH};
 use crate::keymgmt;
 use crate::object::KeyAlgorithm;
 
-/// Largest PEM input read when looking for a PEM-URI block.
+/// Largest input read when looking for a PEM-URI block or its DER body.
 const READ_LIMIT: usize = 64 * 1024;
 
 macro_rules! decoder_table {
@@ -63,6 +63,82 @@ decoder_table!(EC, dec_ec_newctx, KeyAlgorithm::Ec);
 decoder_table!(ED25519, dec_ed25519_newctx, KeyAlgorithm::Ed25519);
 decoder_table!(ED448, dec_ed448_newctx, KeyAlgorithm::Ed448);
 
+/// `OSSL_FUNC_DECODER_NEWCTX` of the PEM-to-DER decoder: only the provider context is needed.
+unsafe extern "C" fn pem_newctx(provctx: *mut c_void) -> *mut c_void {
+    ffi_boundary!("pem_newctx", std::ptr::null_mut(), {
+        // SAFETY: provctx is ours.
+        let prov = unsafe { super::prov_ctx(provctx)? };
+        Ok(handle::into_raw(PemCtx(Arc::clone(prov))))
+    })
+}
+
+/// `OSSL_FUNC_DECODER_FREECTX` of the PEM-to-DER decoder.
+unsafe extern "C" fn pem_freectx(ctx: *mut c_void) {
+    ffi_boundary!("pem_freectx", (), {
+        // SAFETY: OpenSSL frees each decoder context once.
+        drop(unsafe { handle::take::<PemCtx>(ctx) });
+        Ok(())
+    })
+}
+
+/// `OSSL_FUNC_DECODER_DECODE` of the PEM-to-DER decoder: takes the armour off a PEM-URI block
+/// and hands its DER body to the next decoder (one of the key decoders above), like OpenSSL's
+/// own PEM decoder does for the PEM types it knows. Other input is declined (1, no object).
+unsafe extern "C" fn pem_decode(
+    ctx: *mut c_void,
+    cin: *mut OSSL_CORE_BIO,
+    _selection: c_int,
+    data_cb: sys::OSSL_CALLBACK,
+    data_cbarg: *mut c_void,
+    _pw_cb: sys::OSSL_PASSPHRASE_CALLBACK,
+    _pw_cbarg: *mut c_void,
+) -> c_int {
+    ffi_boundary!("pem_decode", 0, {
+        // SAFETY: ctx is ours.
+        let PemCtx(prov) = unsafe { handle::borrow::<PemCtx>(ctx, "decoder context")? };
+        let data_cb = data_cb.ok_or(Error::NullArg("decoder callback"))?;
+        if cin.is_null() {
+            return Err(Error::NullArg("input BIO"));
+        }
+        // SAFETY: cin is the non-NULL core BIO OpenSSL passed, live during this call.
+        let text = unsafe { CoreBio::new(cin) }.read_lines(
+            prov.libctx(),
+            READ_LIMIT,
+            crate::pemuri::is_end_line,
+        )?;
+        let Some(der) = crate::pemuri::der_body(&text)? else {
+            return Ok(1);
+        };
+        let mut params = ParamBuilder::new();
+        params.octets(sys::OSSL_OBJECT_PARAM_DATA, &der);
+        // SAFETY: OpenSSL's callback with its own argument and our terminated array, which
+        // (with `der`) stays alive until the callback returns.
+        Ok(unsafe { data_cb(params.finish(), data_cbarg) })
+    })
+}
+
+/// The PEM-to-DER decoder's context.
+struct PemCtx(Arc<crate::provider::ProvCtx>);
+
+pub(crate) static PEM_TO_DER: [OSSL_DISPATCH; 4] = [
+    dispatch!(
+        OSSL_FUNC_DECODER_NEWCTX,
+        OSSL_FUNC_decoder_newctx_fn,
+        pem_newctx
+    ),
+    dispatch!(
+        OSSL_FUNC_DECODER_FREECTX,
+        OSSL_FUNC_decoder_freectx_fn,
+        pem_freectx
+    ),
+    dispatch!(
+        OSSL_FUNC_DECODER_DECODE,
+        OSSL_FUNC_decoder_decode_fn,
+        pem_decode
+    ),
+    END,
+];
+
 /// `OSSL_FUNC_DECODER_FREECTX`.
 unsafe extern "C" fn dec_freectx(ctx: *mut c_void) {
     ffi_boundary!("dec_freectx", (), {
@@ -77,7 +153,8 @@ unsafe extern "C" fn dec_does_selection(_provctx: *mut c_void, selection: c_int)
     (selection == 0 || selection & sys::OSSL_KEYMGMT_SELECT_KEYPAIR != 0).into()
 }
 
-/// `OSSL_FUNC_DECODER_DECODE`: 1 and no object for input that is not ours (provider-decoder(7)).
+/// `OSSL_FUNC_DECODER_DECODE` of the key decoders (input: a PEM-URI DER body): 1 and no object
+/// for input that is not ours (provider-decoder(7)).
 unsafe extern "C" fn dec_decode(
     ctx: *mut c_void,
     cin: *mut OSSL_CORE_BIO,
@@ -96,9 +173,6 @@ unsafe extern "C" fn dec_decode(
         }
         // SAFETY: cin is the non-NULL core BIO OpenSSL passed, live during this call.
         let input = unsafe { CoreBio::new(cin) }.read_up_to(ctx.prov.libctx(), READ_LIMIT)?;
-        if !crate::pemuri::contains_block(&input) {
-            return Ok(1);
-        }
         let want_private = selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
         let mut prompt = |info: &str| super::ask_pin(pw_cb, pw_cbarg, info);
         let Some(key) = ctx.decode(&input, want_private, Some(&mut prompt))? else {

@@ -307,30 +307,47 @@ macro_rules! text_encoder {
     };
 }
 
-/// Property string of the PEM-URI decoders.
-const PEM_DECODER_PROPERTIES: &std::ffi::CStr = c"provider=pkcs11,input=pem";
+/// Property strings of the PEM-URI decoders: PEM armour to DER body (named "DER" so that
+/// OpenSSL chains it in front of every DER decoder, the `file:` store's included), and DER body
+/// to token key, one per key type.
+const PEM_TO_DER_PROPERTIES: &std::ffi::CStr = c"provider=pkcs11,input=pem";
+const KEY_DECODER_PROPERTIES: &std::ffi::CStr = c"provider=pkcs11,input=der";
 
 /// Builds one PEM-URI decoder `OSSL_ALGORITHM` entry.
-macro_rules! pem_decoder {
-    ($names:expr, $table:expr) => {
+macro_rules! pem_uri_decoder {
+    ($names:expr, $properties:expr, $table:expr) => {
         OSSL_ALGORITHM {
             algorithm_names: $names.as_ptr(),
-            property_definition: PEM_DECODER_PROPERTIES.as_ptr(),
+            property_definition: $properties.as_ptr(),
             implementation: $table.as_ptr(),
-            algorithm_description: c"PKCS#11 PROVIDER URI PEM file to token key".as_ptr(),
+            algorithm_description: c"PKCS#11 PROVIDER URI key file to token key".as_ptr(),
         }
     };
 }
 
-static DECODER_ALGORITHMS: Table<OSSL_ALGORITHM, 6> = Table([
-    pem_decoder!(c"RSA:rsaEncryption:1.2.840.113549.1.1.1", decoder::RSA),
-    pem_decoder!(
+static DECODER_ALGORITHMS: Table<OSSL_ALGORITHM, 7> = Table([
+    pem_uri_decoder!(c"DER", PEM_TO_DER_PROPERTIES, decoder::PEM_TO_DER),
+    pem_uri_decoder!(
+        c"RSA:rsaEncryption:1.2.840.113549.1.1.1",
+        KEY_DECODER_PROPERTIES,
+        decoder::RSA
+    ),
+    pem_uri_decoder!(
         c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
+        KEY_DECODER_PROPERTIES,
         decoder::RSA_PSS
     ),
-    pem_decoder!(c"EC:id-ecPublicKey:1.2.840.10045.2.1", decoder::EC),
-    pem_decoder!(c"ED25519:1.3.101.112", decoder::ED25519),
-    pem_decoder!(c"ED448:1.3.101.113", decoder::ED448),
+    pem_uri_decoder!(
+        c"EC:id-ecPublicKey:1.2.840.10045.2.1",
+        KEY_DECODER_PROPERTIES,
+        decoder::EC
+    ),
+    pem_uri_decoder!(
+        c"ED25519:1.3.101.112",
+        KEY_DECODER_PROPERTIES,
+        decoder::ED25519
+    ),
+    pem_uri_decoder!(c"ED448:1.3.101.113", KEY_DECODER_PROPERTIES, decoder::ED448),
     ALGORITHM_END,
 ]);
 
