@@ -40,6 +40,28 @@ impl DecoderCtx {
     }
 }
 
+/// The DER body of the PEM-URI block in `text` (`Ok(None)` for other PEM), once the URI in it
+/// is known to name a usable key.
+///
+/// The key is looked up here as well as in the key decoder that takes the DER on, because only
+/// errors from this first step reach the user: OpenSSL's `file:` store runs the second step
+/// quietly and would report a missing object or a public key where a private one is needed as
+/// an anonymous "unsupported".
+pub(crate) fn pem_to_der(
+    prov: &Arc<ProvCtx>,
+    text: &[u8],
+    want_private: bool,
+    prompt: Option<&mut Prompt<'_>>,
+) -> Result<Option<Vec<u8>>> {
+    let Some(der) = pemuri::der_body(text)? else {
+        return Ok(None);
+    };
+    if let Some(uri) = pemuri::decode_der(&der)? {
+        resolve(prov, &uri, want_private, prompt).map_err(|e| e.context("PEM-URI key file"))?;
+    }
+    Ok(Some(der))
+}
+
 /// The key `uri` names: its private key when `want_private`, else the first key.
 fn resolve(
     prov: &Arc<ProvCtx>,

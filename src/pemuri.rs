@@ -154,7 +154,6 @@ mod tests {
         let uri = "pkcs11:token=web;object=tls%20key;type=private;id=%01%02";
         let text = encode(uri);
         assert!(text.starts_with("-----BEGIN PKCS#11 PROVIDER URI-----\n"));
-        assert!(contains_block(text.as_bytes()));
         assert_eq!(decode(text.as_bytes()).unwrap().as_deref(), Some(uri));
     }
 
@@ -192,8 +191,17 @@ mod tests {
     #[test]
     fn other_pem_files_are_not_ours() {
         let key = b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
-        assert!(!contains_block(key));
         assert!(decode(key).unwrap().is_none());
+        // Some other DER structure reaching the DER-body step is not ours either.
+        assert!(decode_der(&[0x30, 0x03, 0x02, 0x01, 0x05]).unwrap().is_none());
+    }
+
+    #[test]
+    fn end_lines_are_recognised_with_or_without_line_breaks() {
+        assert!(is_end_line(b"-----END PKCS#11 PROVIDER URI-----\n"));
+        assert!(is_end_line(b"-----END PKCS#11 PROVIDER URI-----\r\n"));
+        assert!(is_end_line(b"-----END PKCS#11 PROVIDER URI-----"));
+        assert!(!is_end_line(b"-----END PRIVATE KEY-----\n"));
     }
 
     #[test]

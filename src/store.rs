@@ -36,6 +36,13 @@ pub(crate) struct StoreCtx {
     finished: bool,
 }
 
+/// The error for a URI that names `what` where a private key is needed.
+fn not_private(uri: &str, what: &str) -> Error {
+    Error::Unsupported(format!(
+        "{uri} names {what}, but a private key is needed (use type=private)"
+    ))
+}
+
 impl StoreCtx {
     /// `OSSL_FUNC_store_open`: parses the URI (no token access yet). Only a URI that is not
     /// `pkcs11:` at all fails here, so other loaders can try it.
@@ -165,6 +172,16 @@ impl StoreCtx {
     }
 
     fn resolve(&mut self, mut prompt: Option<&mut Prompt<'_>>) -> Result<Vec<Found>> {
+        if self.expect == STORE_INFO_PKEY {
+            let named = match self.uri.object_type {
+                Some(ObjectType::Public) => Some("a public key"),
+                Some(ObjectType::Cert) => Some("a certificate"),
+                _ => None,
+            };
+            if let Some(named) = named {
+                return Err(not_private(&self.text, named));
+            }
+        }
         let Some(filter) = self.filter() else {
             log::debug!(
                 "{}: secret keys and data objects are not offered to OpenSSL",
@@ -198,6 +215,20 @@ impl StoreCtx {
         }
         let names_object = self.uri.object.is_some() || self.uri.id.is_some();
         if found.is_empty() && !self.uri.is_token_only() {
+            if filter.private_keys && !filter.public_keys {
+                // Say so when the URI names only a public key or certificate: the user most
+                // likely wrote the wrong type or object.
+                let others = ObjectFilter {
+                    public_keys: true,
+                    certificates: true,
+                    ..filter.clone()
+                };
+                for slot in &slots {
+                    if !object::find(slot, &others)?.is_empty() {
+                        return Err(not_private(&self.text, "only a public key or certificate"));
+                    }
+                }
+            }
             return Err(Error::NotFound(format!("no object matches {}", self.text)));
         }
         // A URI that names one private key (by label or id) must not silently pick one of

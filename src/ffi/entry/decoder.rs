@@ -87,11 +87,11 @@ unsafe extern "C" fn pem_freectx(ctx: *mut c_void) {
 unsafe extern "C" fn pem_decode(
     ctx: *mut c_void,
     cin: *mut OSSL_CORE_BIO,
-    _selection: c_int,
+    selection: c_int,
     data_cb: sys::OSSL_CALLBACK,
     data_cbarg: *mut c_void,
-    _pw_cb: sys::OSSL_PASSPHRASE_CALLBACK,
-    _pw_cbarg: *mut c_void,
+    pw_cb: sys::OSSL_PASSPHRASE_CALLBACK,
+    pw_cbarg: *mut c_void,
 ) -> c_int {
     ffi_boundary!("pem_decode", 0, {
         // SAFETY: ctx is ours.
@@ -106,7 +106,10 @@ unsafe extern "C" fn pem_decode(
             READ_LIMIT,
             crate::pemuri::is_end_line,
         )?;
-        let Some(der) = crate::pemuri::der_body(&text)? else {
+        let want_private = selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
+        let mut prompt = |info: &str| super::ask_pin(pw_cb, pw_cbarg, info);
+        let Some(der) = crate::decoder::pem_to_der(prov, &text, want_private, Some(&mut prompt))?
+        else {
             return Ok(1);
         };
         let mut params = ParamBuilder::new();
