@@ -337,12 +337,19 @@ impl Fixture {
     /// Runs `program` with this fixture's provider environment (what `openssl` gets):
     /// `OPENSSL_CONF`, `SOFTHSM2_CONF`, the debug log and any `set_child_env` variables.
     pub(crate) fn run_with_provider(&self, program: &str, args: &[&str]) -> Ran {
+        let mut command = self.provider_command(program);
+        command.args(args);
+        run_command(&mut command, &self.dir, Some(&self.provider_log()))
+    }
+
+    /// `program` with this fixture's provider environment, not started yet (for long-running
+    /// children such as `openssl s_server`); writes `openssl.cnf`.
+    pub(crate) fn provider_command(&self, program: &str) -> Command {
         let conf = self.dir.join("openssl.cnf");
         fs::write(&conf, self.config.render(&provider_so())).expect("write openssl.cnf");
         let log = self.provider_log();
         let mut command = Command::new(program);
         command
-            .args(args)
             .env("OPENSSL_CONF", &conf)
             .env("SOFTHSM2_CONF", self.token.conf())
             .env(
@@ -354,7 +361,58 @@ impl Fixture {
         for (key, value) in &self.child_env {
             command.env(key, value);
         }
-        run_command(&mut command, &self.dir, Some(&log))
+        command
+    }
+
+    /// A self-signed certificate for the token key `key_uri`, made through the provider with
+    /// `openssl req -new -x509 -subj <subject> <extra>` into `<dir>/<name>`; asserts that it
+    /// carries the token's public key `key_id` (read by pkcs11-tool) and that its signature
+    /// verifies with the default provider.
+    pub(crate) fn token_certificate(
+        &self,
+        key_uri: &str,
+        key_id: &str,
+        name: &str,
+        subject: &str,
+        extra: &[&str],
+    ) -> String {
+        let cert = self.file(name);
+        let mut args = vec![
+            "req", "-new", "-x509", "-key", key_uri, "-subj", subject, "-days", "30",
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["-out", &cert]);
+        let made = self.openssl(&args).success();
+        self.assert_cert_key_is_token_key(&cert, key_id);
+        let verified = self.software_openssl(&["verify", "-check_ss_sig", "-CAfile", &cert, &cert]);
+        assert!(
+            verified.output.status.success(),
+            "self-signed certificate does not verify\n--- signing run ---\n{}\n\
+             --- verification run ---\n{}",
+            made.report(),
+            verified.report()
+        );
+        cert
+    }
+
+    /// Asserts that the PEM certificate `cert` holds the token's public key `key_id`.
+    #[track_caller]
+    pub(crate) fn assert_cert_key_is_token_key(&self, cert: &str, key_id: &str) {
+        let public_key = format!("{cert}.pub.pem");
+        self.software_openssl(&[
+            "x509",
+            "-in",
+            cert,
+            "-pubkey",
+            "-noout",
+            "-out",
+            &public_key,
+        ])
+        .success();
+        assert!(
+            self.public_key_der(&public_key) == self.public_key_der(&self.export_pubkey(key_id)),
+            "the public key in {cert} is not the token key with id {key_id}"
+        );
     }
 
     /// Runs `openssl` with the default provider only.
@@ -525,6 +583,40 @@ impl Ran {
                 .iter()
                 .any(|word| stderr.contains(&word.to_lowercase())),
             "stderr mentions none of {words:?}\n{}",
+            self.report()
+        );
+    }
+
+    /// Asserts that stderr holds an error this provider raised (an OpenSSL error line whose
+    /// library field is the provider's name, `pkcs11` in the fixture config) whose text, without
+    /// the URIs quoted in it, mentions one of `words` (case-insensitive). Stderr as a whole is not
+    /// searched: the `openssl` tools echo the URI, which may itself contain the words.
+    #[track_caller]
+    pub(crate) fn assert_provider_error(&self, words: &[&str]) {
+        let stderr = self.stderr();
+        let provider_errors: Vec<String> = stderr
+            .lines()
+            .filter_map(|line| {
+                // `<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>`
+                let fields: Vec<&str> = line.splitn(5, ':').collect();
+                match fields[..] {
+                    [_, "error", _, "pkcs11", text] => Some(text),
+                    _ => None,
+                }
+            })
+            .map(|text| {
+                text.split_whitespace()
+                    .filter(|word| !word.starts_with("pkcs11:"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            })
+            .collect();
+        assert!(
+            provider_errors
+                .iter()
+                .any(|line| words.iter().any(|word| line.contains(&word.to_lowercase()))),
+            "no provider error mentioning any of {words:?}\n{}",
             self.report()
         );
     }
