@@ -17,6 +17,11 @@ set -euo pipefail
 #   opensc                pkcs11-tool: makes keys on the token and reads public keys back
 #   openssl               the CLI that the tests and the demo drive through the provider
 #   ca-certificates       cargo needs them to fetch crates over HTTPS
+#   nginx haproxy curl    the unmodified TLS programs tests/cli/programs.rs runs with token keys
+#   python3               its `ssl` module (Debian's, linked to the system libssl) is one of them
+#   libengine-pkcs11-openssl  libp11's ENGINE, the comparison column of `cargo bench --bench sign`
+# nginx and haproxy come with system services; the tests start their own instances on loopback
+# ports and never use or need the system ones, so the install does not start them (see below).
 readonly PACKAGES=(
     libclang-dev
     libssl-dev
@@ -27,9 +32,14 @@ readonly PACKAGES=(
     opensc
     openssl
     ca-certificates
+    nginx
+    haproxy
+    curl
+    python3
+    libengine-pkcs11-openssl
 )
 # The commands the other scripts call, checked where dpkg is not available.
-readonly COMMANDS=(pkg-config cc softhsm2-util pkcs11-tool openssl)
+readonly COMMANDS=(pkg-config cc softhsm2-util pkcs11-tool openssl nginx haproxy curl python3)
 readonly MIN_RUST_MAJOR=1
 readonly MIN_RUST_MINOR=85
 
@@ -66,8 +76,32 @@ install_debian_packages() {
     fi
     say "installing: ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    block_service_starts
     as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+    unblock_service_starts
+}
+
+# Debian's nginx and haproxy packages start their services on install (invoke-rc.d), which would
+# bind ports 80/443 on a CI machine for nothing. invoke-rc.d asks /usr/sbin/policy-rc.d first;
+# exit code 101 means "action forbidden". Put one there for the duration of the install unless the
+# system already has its own (container images often do), and remove only the one we wrote.
+readonly POLICY_RC=/usr/sbin/policy-rc.d
+policy_rc_ours=0
+block_service_starts() {
+    if [ -e "$POLICY_RC" ]; then
+        return
+    fi
+    as_root sh -c "printf '#!/bin/sh\\nexit 101\\n' > $POLICY_RC && chmod 755 $POLICY_RC"
+    policy_rc_ours=1
+    trap unblock_service_starts EXIT
+}
+
+unblock_service_starts() {
+    if [ "$policy_rc_ours" -eq 1 ]; then
+        as_root rm -f "$POLICY_RC"
+        policy_rc_ours=0
+    fi
 }
 
 check_commands_only() {

@@ -5,5 +5,8 @@ mod errors;
 mod load;
 mod pemuri;
 mod pin;
+mod programs;
 mod sign;
 mod store;
+mod tls;
+mod x509;
