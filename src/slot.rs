@@ -381,20 +381,27 @@ impl Slot {
         })
     }
 
-    /// Back to the pool (kept beyond the idle limit while a thread waits for one), or closed;
-    /// either way a waiting thread is woken.
+    /// Back to the pool (kept beyond the idle limit while a thread waits for one), or closed.
+    ///
+    /// A waiting thread registers in `waiting` while it holds the pool lock, and this reads it
+    /// under the same lock, so no wake-up is lost by notifying only when someone waits: the
+    /// common case (nobody waits) costs no futex call per signature.
     fn return_session(&self, session: Session) {
-        if let Ok(mut idle) = self.idle.lock() {
-            let waiters = self.waiting.load(Ordering::SeqCst) > 0;
-            if waiters || idle.len() < self.settings.max_idle_sessions {
-                idle.push(session);
-                drop(idle);
-                self.returned.notify_one();
-                return;
-            }
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        let waiters = self.waiting.load(Ordering::SeqCst) > 0;
+        if waiters || idle.len() < self.settings.max_idle_sessions {
+            idle.push(session);
+        } else {
+            drop(idle);
+            drop(session);
+            return;
         }
-        drop(session);
-        self.returned.notify_one();
+        drop(idle);
+        if waiters {
+            self.returned.notify_one();
+        }
     }
 }
 
