@@ -80,6 +80,12 @@ impl ProvCtx {
 
 impl Drop for ProvCtx {
     fn drop(&mut self) {
+        // The fetched digests belong to the child library context: free them while it still
+        // exists. (Fields drop in declaration order after this, `libctx` before `digests`;
+        // freeing an EVP_MD after its library context made exit hang on a freed lock.)
+        for digest in &mut self.digests {
+            digest.take();
+        }
         if let Ok(mut slot) = self.module.lock() {
             if let Some(module) = slot.take() {
                 Module::release(module);
