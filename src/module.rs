@@ -11,6 +11,7 @@ use cryptoki::error::RvError;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::ffi::pkcs11::SignFunctions;
 use crate::slot::{Slot, SlotSettings};
 
 /// A loaded and initialised PKCS#11 module with the slots seen so far.
@@ -21,6 +22,9 @@ pub(crate) struct Module {
     generation: u64,
     no_deinit: bool,
     settings: Arc<SlotSettings>,
+    /// Direct `C_SignInit`/`C_Sign`; `None` if they could not be looked up (then cryptoki's
+    /// combined call is used, and keys that need a login per signature cannot sign).
+    sign_functions: Option<Arc<SignFunctions>>,
     slots: Mutex<Vec<Arc<Slot>>>,
 }
 
@@ -77,8 +81,16 @@ impl Module {
         }
         drop(init_args);
         log::debug!("loaded PKCS#11 module {path}");
+        let sign_functions = match SignFunctions::of_loaded_module(&path) {
+            Ok(functions) => Some(Arc::new(functions)),
+            Err(e) => {
+                log::debug!("direct C_Sign unavailable: {e}");
+                None
+            }
+        };
         Ok(Module {
             pkcs11,
+            sign_functions,
             path,
             generation,
             no_deinit: config.quirks.no_deinit,
@@ -111,7 +123,13 @@ impl Module {
                 current.push(Arc::clone(slot));
                 continue;
             }
-            match Slot::open(self.pkcs11.clone(), id, Arc::clone(&self.settings)) {
+            let opened = Slot::open(
+                self.pkcs11.clone(),
+                id,
+                Arc::clone(&self.settings),
+                self.sign_functions.clone(),
+            );
+            match opened {
                 Ok(slot) => {
                     let slot = Arc::new(slot);
                     known.push(Arc::clone(&slot));

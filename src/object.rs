@@ -270,6 +270,15 @@ impl KeyObj {
         }
     }
 
+    /// Length of the token's raw signatures: the modulus for RSA, r || s for ECDSA and the
+    /// R || S pair for EdDSA (before any DER encoding).
+    fn raw_signature_size(&self) -> usize {
+        match &self.public {
+            PublicKey::Rsa { modulus, .. } => significant_bits(modulus).div_ceil(8),
+            PublicKey::Ec { curve, .. } => 2 * curve.field_bytes(),
+        }
+    }
+
     /// Signs `data` on the token with `mechanism` (one `C_SignInit` + `C_Sign` on a pooled
     /// session). A session the token lost is replaced and the call retried once; so is a login
     /// the token forgot, or a key handle it no longer knows.
@@ -288,21 +297,23 @@ impl KeyObj {
                 "a PKCS#11 public key object cannot sign".into(),
             ));
         }
-        if token.always_authenticate {
-            return Err(Error::Unsupported(format!(
-                "key '{}' needs CKA_ALWAYS_AUTHENTICATE (a login per signature), which is not \
-                 supported yet",
-                token.label.as_deref().unwrap_or("?")
-            )));
-        }
+        let raw_len = self.raw_signature_size();
         let mut rebind = false;
         let mut retried = false;
         loop {
             let (slot, handle) = token.bound(prov, rebind)?;
             let session = slot.session()?;
-            let err = match session.get()?.sign(mechanism, handle, data) {
+            let signed = slot.sign(
+                session.get()?,
+                mechanism,
+                handle,
+                data,
+                raw_len,
+                token.always_authenticate,
+            );
+            let err = match signed {
                 Ok(sig) => return Ok(sig),
-                Err(e) => Error::from(e),
+                Err(e) => e,
             };
             if retried {
                 return Err(err);

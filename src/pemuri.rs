@@ -193,7 +193,11 @@ mod tests {
         let key = b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
         assert!(decode(key).unwrap().is_none());
         // Some other DER structure reaching the DER-body step is not ours either.
-        assert!(decode_der(&[0x30, 0x03, 0x02, 0x01, 0x05]).unwrap().is_none());
+        assert!(
+            decode_der(&[0x30, 0x03, 0x02, 0x01, 0x05])
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::RvError;
+use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot as SlotId;
@@ -22,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{CachePins, Config, LoginBehavior};
 use crate::error::{Error, Result};
+use crate::ffi::pkcs11::SignFunctions;
 use crate::uri::Pkcs11Uri;
 
 /// Longest wait for a session when the token's session limit is reached.
@@ -117,6 +119,7 @@ pub(crate) struct Slot {
     protected_path: bool,
     pkcs11: Pkcs11,
     settings: Arc<SlotSettings>,
+    sign_functions: Option<Arc<SignFunctions>>,
     idle: Mutex<Vec<Session>>,
     /// Signalled when a session is returned or closed.
     returned: Condvar,
@@ -126,7 +129,12 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    pub(crate) fn open(pkcs11: Pkcs11, id: SlotId, settings: Arc<SlotSettings>) -> Result<Slot> {
+    pub(crate) fn open(
+        pkcs11: Pkcs11,
+        id: SlotId,
+        settings: Arc<SlotSettings>,
+        sign_functions: Option<Arc<SignFunctions>>,
+    ) -> Result<Slot> {
         let slot_info = pkcs11.get_slot_info(id)?;
         let token = pkcs11.get_token_info(id)?;
         let identity = TokenIdentity {
@@ -144,6 +152,7 @@ impl Slot {
             protected_path: token.protected_authentication_path(),
             pkcs11,
             settings,
+            sign_functions,
             idle: Mutex::new(Vec::new()),
             returned: Condvar::new(),
             waiting: AtomicUsize::new(0),
@@ -347,6 +356,72 @@ impl Slot {
              the URI, pkcs11-module-token-pin in openssl.cnf, or a passphrase prompt)",
             self.label()
         )))
+    }
+
+    /// Signs `data` with `key` on `session`: `C_SignInit`, a context-specific login when the
+    /// key has `CKA_ALWAYS_AUTHENTICATE`, and one `C_Sign` into `expected_len` bytes.
+    pub(crate) fn sign(
+        &self,
+        session: &Session,
+        mechanism: &Mechanism<'_>,
+        key: ObjectHandle,
+        data: &[u8],
+        expected_len: usize,
+        always_authenticate: bool,
+    ) -> Result<Vec<u8>> {
+        let Some(functions) = &self.sign_functions else {
+            if always_authenticate {
+                return Err(Error::Unsupported(format!(
+                    "a key on token '{}' needs a login per signature (CKA_ALWAYS_AUTHENTICATE), \
+                     but the module's C_SignInit/C_Sign could not be looked up",
+                    self.label()
+                )));
+            }
+            return Ok(session.sign(mechanism, key, data)?);
+        };
+        functions.sign(session, mechanism, key, data, expected_len, || {
+            if always_authenticate {
+                self.context_login(session)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// The context-specific login (`CKU_CONTEXT_SPECIFIC`) that a `CKA_ALWAYS_AUTHENTICATE`
+    /// key needs between `C_SignInit` and `C_Sign`: a NULL PIN on a protected authentication
+    /// path, else the PIN of the user login when it may be reused (never a new prompt per
+    /// signature).
+    fn context_login(&self, session: &Session) -> Result<()> {
+        let pin = if self.protected_path {
+            None
+        } else {
+            let pin = self
+                .cached_pin()
+                .or_else(|| self.settings.config_pin.clone())
+                .ok_or_else(|| {
+                    Error::LoginRequired(format!(
+                        "a key on token '{}' needs its PIN for every signature \
+                         (CKA_ALWAYS_AUTHENTICATE) and no PIN is kept: give it in the URI or \
+                         openssl.cnf, or set pkcs11-module-cache-pins = cache",
+                        self.label()
+                    ))
+                })?;
+            Some(pin)
+        };
+        let result = crate::ffi::ossl::discarding_errors(|| match &pin {
+            None => session.login(UserType::ContextSpecific, None),
+            Some(pin) => {
+                let raw = RawAuthPin::new(Box::new(pin.to_vec()));
+                session.login_with_raw(UserType::ContextSpecific, &raw)
+            }
+        });
+        result.map_err(|e| {
+            Error::from(e).context(format!(
+                "context-specific login to token '{}'",
+                self.label()
+            ))
+        })
     }
 
     /// The PIN of the last successful non-interactive (or, with `cache-pins`, prompted) login.

@@ -216,3 +216,69 @@ fn pins_never_reach_the_debug_log_or_stderr() {
         );
     }
 }
+
+/// A P-256 key "always" (id 02) created with `CKA_ALWAYS_AUTHENTICATE`.
+fn generate_always_authenticate_key(fx: &Fixture) {
+    fx.token()
+        .pkcs11_tool_login()
+        .args([
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--id",
+            "02",
+            "--label",
+            "always",
+            "--usage-sign",
+            "--always-auth",
+        ])
+        .run()
+        .success();
+}
+
+/// Context-specific `C_Login` calls in a pkcs11-spy log.
+fn context_specific_logins(spy_log: &str) -> usize {
+    fs::read_to_string(spy_log)
+        .unwrap_or_default()
+        .matches("CKU_CONTEXT_SPECIFIC")
+        .count()
+}
+
+/// A `CKA_ALWAYS_AUTHENTICATE` key signs, with one context-specific login per signature
+/// (PKCS#11 3.0 §5.1: between `C_SignInit` and `C_Sign`); the signatures verify.
+#[test]
+fn always_authenticate_key_logs_in_per_signature() {
+    let mut fx = Fixture::new("pin-always-authenticate");
+    generate_always_authenticate_key(&fx);
+    let spy_log = install_spy(&mut fx);
+    let uri = fx.private_key_uri("always");
+    fx.assert_dgst_signs(&uri, "02", &[]);
+    assert_eq!(context_specific_logins(&spy_log), 1, "spy log {spy_log}");
+    // Each openssl run signs once; a second run adds exactly one more.
+    fx.assert_dgst_signs(&uri, "02", &[]);
+    assert_eq!(context_specific_logins(&spy_log), 2, "spy log {spy_log}");
+}
+
+/// Without a PIN that may be reused (typed at a prompt, not cached), a key that needs a login
+/// per signature fails with an error that says what to configure, instead of prompting per
+/// signature or signing without the login.
+#[test]
+fn always_authenticate_key_without_reusable_pin_fails_clearly() {
+    let mut fx = Fixture::new("pin-always-authenticate-no-pin");
+    generate_always_authenticate_key(&fx);
+    fx.config_mut().token_pin = None;
+    let uri = fx.private_key_uri("always");
+    let message = fx.message("message.txt");
+    let signature = fx.file("prompted.sig");
+    let passin = format!("pass:{USER_PIN}");
+    // The PIN comes from the passphrase callback (-passin), which is not kept by default.
+    let run = fx
+        .openssl(&[
+            "dgst", "-sha256", "-sign", &uri, "-passin", &passin, "-out", &signature, &message,
+        ])
+        .clean_failure();
+    run.assert_provider_error(&["CKA_ALWAYS_AUTHENTICATE", "pkcs11-module-cache-pins"]);
+    // With cache-pins the typed PIN is kept, and the same command signs.
+    fx.config_mut().set("pkcs11-module-cache-pins", "cache");
+    fx.assert_dgst_signs(&uri, "02", &["-passin", &passin]);
+}
