@@ -11,6 +11,11 @@ fn main() {
     println!("cargo::rerun-if-changed=include/wrapper.h");
     println!("cargo::rerun-if-changed=src/ffi/err_shim.c");
     println!("cargo::rustc-check-cfg=cfg(ossl_v320, ossl_v340, ossl_v350)");
+    // Never unmapped once loaded (DF_1_NODELETE): a PKCS#11 module kept initialised for the
+    // process (quirk no-deinit, modules inherited over fork) and the process-wide registries
+    // point into this library, and OpenSSL dlcloses providers at exit while other exit
+    // handlers may still run. Unloading would orphan that state (valgrind: definitely lost).
+    println!("cargo::rustc-cdylib-link-arg=-Wl,-z,nodelete");
 
     let include = env::var_os("DEP_OPENSSL_INCLUDE").map(PathBuf::from);
     if let Ok(version) = env::var("DEP_OPENSSL_VERSION_NUMBER") {

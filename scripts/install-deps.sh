@@ -20,6 +20,8 @@ set -euo pipefail
 #   nginx haproxy curl    the unmodified TLS programs tests/cli/programs.rs runs with token keys
 #   python3               its `ssl` module (Debian's, linked to the system libssl) is one of them
 #   libengine-pkcs11-openssl  libp11's ENGINE, the comparison column of `cargo bench --bench sign`
+#   valgrind              scripts/valgrind.sh: memcheck over signing, store listing and TLS
+#   libp11-kit-dev        pkcs11.h for the fault-injecting test module (tests/faultmod/faultmod.c)
 # nginx and haproxy come with system services; the tests start their own instances on loopback
 # ports and never use or need the system ones, so the install does not start them (see below).
 readonly PACKAGES=(
@@ -37,6 +39,8 @@ readonly PACKAGES=(
     curl
     python3
     libengine-pkcs11-openssl
+    valgrind
+    libp11-kit-dev
 )
 # The commands the other scripts call, checked where dpkg is not available.
 readonly COMMANDS=(pkg-config cc softhsm2-util pkcs11-tool openssl nginx haproxy curl python3)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's full check (the README's second command, and what CI runs through .ci/run):
 # Debian packages, formatting, lints, debug and release builds, unit and integration tests,
-# and finally scripts/demo.sh, so that the README's first command is proven on every run.
+# scripts/valgrind.sh (memcheck over signing, store listing and TLS through the provider), and
+# finally scripts/demo.sh, so that the README's first command is proven on every run.
 #
 # The demo adds a few seconds on top of the release build this script makes anyway; set
 # SKIP_DEMO=1 to leave it out. Its output goes to target/demo (or DEMO_DIR).
@@ -70,6 +71,9 @@ cargo build --release --locked
 step "cargo test --locked"
 cargo test --locked 2>&1 | tee -a "$run_log"
 
+step "scripts/valgrind.sh"
+bash scripts/valgrind.sh 2>&1 | tee -a "$run_log"
+
 if [ "${SKIP_DEMO:-0}" = 1 ]; then
     step "scripts/demo.sh skipped (SKIP_DEMO=1)"
 else
@@ -81,6 +85,7 @@ step "done"
 current_step=""
 # Every step passed (set -e), so nothing failed; count the tests and demo checks that ran.
 ran=$(sed -n -e 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' -e 's/^demo: \([0-9]*\) passed.*/\1/p' \
+    -e 's/^\([0-9]*\) passed, 0 failed$/\1/p' -e 's/^valgrind: \([0-9]*\) passed.*/\1/p' \
     "$run_log" | awk '{ total += $1 } END { print total + 0 }')
 printf 'test.sh: all steps passed in %ds\n' $(($(date +%s) - started))
 printf 'summary: %d passed, 0 failed\n' "$ran"
