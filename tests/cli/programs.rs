@@ -1179,3 +1179,36 @@ fn python_writer_matches_the_encoder() {
         assert_eq!(written.stdout(), pem_uri_file(&uri), "{}", written.report());
     }
 }
+
+/// The README's "Use with nginx / HAProxy / curl / Python" section shows what these tests run:
+/// both Python scripts line for line, and the nginx and HAProxy settings they depend on.
+#[test]
+fn readme_shows_the_tested_configurations() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let readme_lines: Vec<&str> = readme.lines().map(str::trim).collect();
+    let mut missing = Vec::new();
+    for script in [PYTHON_PEM_URI_WRITER, PYTHON_HTTPS_SERVER] {
+        for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if !readme_lines.contains(&line) {
+                missing.push(line.to_owned());
+            }
+        }
+    }
+    for setting in [
+        "env OPENSSL_CONF;",
+        "env SOFTHSM2_CONF;",
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        "ssl_certificate_key",
+        "ssl-load-extra-files key",
+        "ssl-load-extra-del-ext",
+        "bind :443 ssl crt",
+        "curl --cert client.crt --key",
+        "pkcs11-module-encode-provider-uri-to-pem = true",
+    ] {
+        if !readme.contains(setting) {
+            missing.push(setting.to_owned());
+        }
+    }
+    assert!(missing.is_empty(), "README.md lacks: {missing:#?}");
+}
