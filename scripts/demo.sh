@@ -21,6 +21,8 @@ set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(dirname "$script_dir")
+# shellcheck source=scripts/common.sh
+. "$script_dir/common.sh"
 demo_dir=${DEMO_DIR:-$PWD/demo}
 case $demo_dir in
 /*) ;;
@@ -234,28 +236,8 @@ for entry in "${KEYS[@]}"; do
     printf '    %-8s id=%s  %-16s %d ms\n' "$label" "$id" "$key_type" $((($(date +%s%N) - key_started) / 1000000))
 done
 
-cat >"$cnf" <<EOF
-# OpenSSL configuration for the pkcs11-ossl demo (written by scripts/demo.sh).
-openssl_conf = openssl_init
-
-[openssl_init]
-providers = provider_sect
-
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-
-[default_sect]
-activate = 1
-
-[pkcs11_sect]
-module = $provider_so
-pkcs11-module-path = $softhsm_module
-pkcs11-module-token-pin = file:$pin_file
-# SoftHSM2 must not be finalised from OpenSSL's exit handlers.
-pkcs11-module-quirks = no-deinit
-activate = 1
-EOF
+write_openssl_cnf "$cnf" "$provider_so" "$softhsm_module" "$pin_file" \
+    "OpenSSL configuration for the pkcs11-ossl demo (written by scripts/demo.sh)."
 printf 'This message was signed by a key that never left the token.\n' >"$message"
 printf '    wrote %s\n' "$cnf"
 

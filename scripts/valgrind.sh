@@ -27,6 +27,8 @@ set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(dirname "$script_dir")
+# shellcheck source=scripts/common.sh
+. "$script_dir/common.sh"
 readonly SUPPRESSIONS=$script_dir/valgrind.supp
 readonly TOKEN_LABEL=vg
 # Throw-away PINs for a token that lives only in the temporary directory.
@@ -146,27 +148,7 @@ else
 fi
 
 cnf=$work/openssl.cnf
-cat >"$cnf" <<EOF
-openssl_conf = openssl_init
-
-[openssl_init]
-providers = provider_sect
-
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-
-[default_sect]
-activate = 1
-
-[pkcs11_sect]
-module = $provider_so
-pkcs11-module-path = $softhsm_module
-pkcs11-module-token-pin = file:$pin_file
-# SoftHSM2 must not be finalised from OpenSSL's exit handlers.
-pkcs11-module-quirks = no-deinit
-activate = 1
-EOF
+write_openssl_cnf "$cnf" "$provider_so" "$softhsm_module" "$pin_file"
 message=$work/message.txt
 printf 'Signed under valgrind by a key that never left the token.\n' >"$message"
 
