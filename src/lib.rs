@@ -24,3 +24,43 @@ mod store;
 mod uri;
 
 pub use ffi::entry::OSSL_provider_init;
+
+/// Entry points for the fuzz driver (`examples/fuzz.rs`): the parsers of untrusted input are
+/// crate-private, so these two functions expose them, and nothing else, to outside code. Each
+/// ignores the parse result; a panic is the only failure. Not part of the provider's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::uri::Pkcs11Uri;
+
+    /// Parses `input` as a `pkcs11:` URI; a URI that parses must print to one that parses back
+    /// to the same value (the PIN is never printed, so it is left out of the comparison).
+    pub fn uri(input: &[u8]) {
+        match Pkcs11Uri::parse(input) {
+            Ok(mut parsed) => {
+                parsed.pin_value = None;
+                let printed = parsed.to_string();
+                // Escaping can make the printed form longer than the parser's 64 KiB input limit.
+                if printed.len() <= 64 * 1024 {
+                    let again = Pkcs11Uri::parse(printed.as_bytes());
+                    assert!(again.as_ref() == Ok(&parsed), "round trip: {printed}");
+                }
+                let _ = parsed.pin_source_path();
+            }
+            Err(error) => drop(error.to_string()),
+        }
+    }
+
+    /// Decodes `input` as a PEM-URI key file (armour, base64, DER) and as a bare DER body, and
+    /// parses any URI found, as the decoder does.
+    pub fn pem_uri(input: &[u8]) {
+        if let Ok(Some(der)) = crate::pemuri::der_body(input) {
+            if let Ok(Some(text)) = crate::pemuri::decode_der(&der) {
+                uri(text.as_bytes());
+            }
+        }
+        if let Ok(Some(text)) = crate::pemuri::decode_der(input) {
+            uri(text.as_bytes());
+        }
+        let _ = crate::pemuri::is_end_line(input);
+    }
+}

@@ -114,6 +114,14 @@ impl TokenKey {
         self.private
     }
 
+    /// True when `handle` is the key's session copy, not its token object.
+    fn is_copy(&self, handle: ObjectHandle) -> bool {
+        self.binding
+            .read()
+            .map(|b| b.token_handle != handle)
+            .unwrap_or(false)
+    }
+
     /// Label of the token holding the key.
     pub(crate) fn token_label(&self) -> &str {
         &self.token.label
@@ -127,20 +135,22 @@ impl TokenKey {
             .unwrap_or(false)
     }
 
-    /// The slot and signing handle valid in this process, re-finding the key after a fork
-    /// (`rebind`) and making the session copy on first use when `copy` is set.
-    fn bound(&self, prov: &ProvCtx, rebind: bool) -> Result<(Arc<Slot>, ObjectHandle)> {
+    /// The slot and signing handle valid in this process: re-found after a fork or when asked
+    /// (`rebind`), with the session copy made on first use when `pkcs11-module-cache-keys` is
+    /// set.
+    fn bound(&self, prov: &ProvCtx, rebind: Rebind) -> Result<(Arc<Slot>, ObjectHandle)> {
         let generation = process::generation();
         let copy = prov.config.cache_keys;
-        if !rebind {
+        if rebind == Rebind::No {
             let binding = self.binding.read().map_err(|_| poisoned())?;
             if binding.generation == generation && (binding.copy_attempted || !copy) {
                 return Ok((Arc::clone(&binding.slot), binding.handle));
             }
         }
         let mut binding = self.binding.write().map_err(|_| poisoned())?;
-        if binding.generation != generation {
-            let (slot, handle) = self.find_again(prov, &binding.slot)?;
+        if binding.generation != generation || rebind == Rebind::FindAgain {
+            let relogin = binding.generation == generation;
+            let (slot, handle) = self.find_again(prov, &binding.slot, relogin)?;
             *binding = Binding {
                 generation,
                 slot,
@@ -148,7 +158,7 @@ impl TokenKey {
                 handle,
                 copy_attempted: false,
             };
-        } else if rebind {
+        } else if rebind == Rebind::TokenObject {
             // The session copy (or its session) is gone: sign with the token object.
             binding.handle = binding.token_handle;
             binding.copy_attempted = true;
@@ -163,9 +173,16 @@ impl TokenKey {
         Ok((Arc::clone(&binding.slot), binding.handle))
     }
 
-    /// The same private key on this process's module (after fork), logged in with the PIN the
-    /// parent used when one was cached (never by prompting).
-    fn find_again(&self, prov: &ProvCtx, old_slot: &Slot) -> Result<(Arc<Slot>, ObjectHandle)> {
+    /// The same private key on this process's module (after fork, or after the token lost its
+    /// handles), logged in with the PIN used before when one was kept (never by prompting).
+    /// `relogin`: the token may have forgotten the login (removed and inserted again) although
+    /// this process still counts it as logged in.
+    fn find_again(
+        &self,
+        prov: &ProvCtx,
+        old_slot: &Slot,
+        relogin: bool,
+    ) -> Result<(Arc<Slot>, ObjectHandle)> {
         let module = prov.module()?;
         let slot = module
             .slots()?
@@ -174,7 +191,9 @@ impl TokenKey {
             .ok_or_else(|| {
                 Error::NotFound(format!("token '{}' is no longer present", self.token.label))
             })?;
-        if slot.needs_login(true) {
+        if relogin {
+            slot.relogin()?;
+        } else if slot.needs_login(true) {
             slot.login(PinRequest {
                 uri_pin: old_slot.cached_pin(),
                 prompt: None,
@@ -197,10 +216,7 @@ impl TokenKey {
             ))
         })?;
         drop(session);
-        log::debug!(
-            "key '{}' found again after fork",
-            self.label.as_deref().unwrap_or("")
-        );
+        log::debug!("key '{}' found again", self.label.as_deref().unwrap_or(""));
         Ok((slot, handle))
     }
 }
@@ -298,8 +314,11 @@ impl KeyObj {
             ));
         }
         let raw_len = self.raw_signature_size();
-        let mut rebind = false;
-        let mut retried = false;
+        // What failed so far: each kind of recovery is tried at most once (the handle twice:
+        // first the token object instead of its session copy, then a fresh search), so a token
+        // that keeps failing gets an error, not a loop.
+        let mut rebind = Rebind::No;
+        let (mut new_session, mut logged_in_again) = (false, false);
         loop {
             let (slot, handle) = token.bound(prov, rebind)?;
             let session = slot.session()?;
@@ -315,21 +334,42 @@ impl KeyObj {
                 Ok(sig) => return Ok(sig),
                 Err(e) => e,
             };
-            if retried {
-                return Err(err);
-            }
-            retried = true;
             match err.token_rv() {
-                Some(rv) if is_session_lost(rv) => session.discard(),
-                Some(RvError::UserNotLoggedIn) => {
+                Some(rv) if is_session_lost(rv) && !new_session => {
+                    new_session = true;
+                    session.discard();
+                    // The token was reset or removed: its other sessions are as dead as this.
+                    slot.close_idle_sessions();
+                }
+                Some(RvError::UserNotLoggedIn) if !logged_in_again => {
+                    logged_in_again = true;
                     drop(session);
                     slot.relogin()?;
                 }
-                Some(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid) => rebind = true,
+                Some(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid)
+                    if rebind != Rebind::FindAgain =>
+                {
+                    rebind = match rebind {
+                        Rebind::No if token.is_copy(handle) => Rebind::TokenObject,
+                        _ => Rebind::FindAgain,
+                    };
+                }
                 _ => return Err(err),
             }
         }
     }
+}
+
+/// How `TokenKey::bound` finds the signing handle again after the token rejected it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rebind {
+    /// Use the handle as it is.
+    No,
+    /// The session copy is gone: use the token object.
+    TokenObject,
+    /// Search the token for the key again (handles are per session state on some tokens, and
+    /// all are gone after the token was removed and inserted again).
+    FindAgain,
 }
 
 fn significant_bits(big_endian: &[u8]) -> usize {

@@ -125,6 +125,8 @@ pub(crate) struct Slot {
     returned: Condvar,
     /// Threads waiting in `session()` for the token's session limit.
     waiting: AtomicUsize,
+    /// Sessions handed out by `session()` and not yet back.
+    checked_out: AtomicUsize,
     login: Mutex<LoginState>,
 }
 
@@ -156,6 +158,7 @@ impl Slot {
             idle: Mutex::new(Vec::new()),
             returned: Condvar::new(),
             waiting: AtomicUsize::new(0),
+            checked_out: AtomicUsize::new(0),
             login: Mutex::new(LoginState::default()),
         })
     }
@@ -181,27 +184,47 @@ impl Slot {
     /// Takes an idle session or opens a new one; it returns to the pool when dropped.
     ///
     /// When the token's session limit (`ulMaxSessionCount`) is reached it waits, up to
-    /// [`SESSION_WAIT`], for another thread to return a session.
+    /// [`SESSION_WAIT`], for another thread to return a session. If none of the pool's sessions
+    /// is out, nothing can come back: then the login session is lent (a token that allows one
+    /// session), or the call fails at once.
     pub(crate) fn session(&self) -> Result<PooledSession<'_>> {
         let deadline = Instant::now() + SESSION_WAIT;
         loop {
             let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-            let session = match reused {
-                Some(s) => s,
+            let (session, from_login) = match reused {
+                Some(s) => (s, false),
                 None => match self.pkcs11.open_ro_session(self.id) {
-                    Ok(s) => s,
+                    Ok(s) => (s, false),
                     Err(cryptoki::error::Error::Pkcs11(RvError::SessionCount, _)) => {
-                        self.wait_for_returned_session(deadline)?;
-                        continue;
+                        if self.checked_out.load(Ordering::SeqCst) > 0 {
+                            self.wait_for_returned_session(deadline)?;
+                            continue;
+                        }
+                        match self.login_state()?.session.take() {
+                            Some(s) => (s, true),
+                            None => {
+                                return Err(Error::Token {
+                                    func: cryptoki::context::Function::OpenSession,
+                                    rv: RvError::SessionCount,
+                                }
+                                .context(format!(
+                                    "token '{}' allows no more sessions, and none is in use \
+                                     here",
+                                    self.label()
+                                )));
+                            }
+                        }
                     }
                     Err(e) => {
                         return Err(Error::from(e).context(format!("token '{}'", self.label())));
                     }
                 },
             };
+            self.checked_out.fetch_add(1, Ordering::SeqCst);
             return Ok(PooledSession {
                 slot: self,
                 session: Some(session),
+                from_login,
             });
         }
     }
@@ -211,7 +234,9 @@ impl Slot {
             .idle
             .lock()
             .map_err(|_| Error::Module("session pool lock poisoned".into()))?;
-        if !idle.is_empty() {
+        // Checked under the pool lock, which returning threads take after they put a session
+        // back or count one as returned, so a wake-up cannot be missed.
+        if !idle.is_empty() || self.checked_out.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -298,17 +323,33 @@ impl Slot {
                 )));
             }
         }
-        let session = match state.session.take() {
-            Some(s) => s,
-            None => self.pkcs11.open_ro_session(self.id)?,
+        let log_in = |session: &Session| {
+            crate::ffi::ossl::discarding_errors(|| match &pin {
+                None => session.login(UserType::User, None),
+                Some(pin) => {
+                    let raw = RawAuthPin::new(Box::new(pin.to_vec()));
+                    session.login_with_raw(UserType::User, &raw)
+                }
+            })
         };
-        let result = crate::ffi::ossl::discarding_errors(|| match &pin {
-            None => session.login(UserType::User, None),
-            Some(pin) => {
-                let raw = RawAuthPin::new(Box::new(pin.to_vec()));
-                session.login_with_raw(UserType::User, &raw)
+        let (session, result) = match state.session.take() {
+            None => {
+                let session = self.pkcs11.open_ro_session(self.id)?;
+                let result = log_in(&session);
+                (session, result)
             }
-        });
+            Some(kept) => match log_in(&kept) {
+                // The kept session died with the token's state (removed and inserted again):
+                // the PIN was not checked, so one try on a fresh session is still the first.
+                Err(cryptoki::error::Error::Pkcs11(rv, _)) if is_session_lost(rv) => {
+                    drop(kept);
+                    let session = self.pkcs11.open_ro_session(self.id)?;
+                    let result = log_in(&session);
+                    (session, result)
+                }
+                result => (kept, result),
+            },
+        };
         match result {
             Ok(()) | Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
                 log::debug!("logged in to token '{}'", self.label());
@@ -444,6 +485,16 @@ impl Slot {
         Ok(session.copy_object(handle, &[Attribute::Token(false)])?)
     }
 
+    /// Closes the idle sessions (after the token was reset or removed they are all invalid).
+    pub(crate) fn close_idle_sessions(&self) {
+        let stale = self
+            .idle
+            .lock()
+            .map(|mut idle| std::mem::take(&mut *idle))
+            .unwrap_or_default();
+        drop(stale);
+    }
+
     /// Logs in again after the token forgot the login (e.g. `CKR_USER_NOT_LOGGED_IN`), using
     /// only non-interactive sources.
     pub(crate) fn relogin(&self) -> Result<()> {
@@ -456,23 +507,36 @@ impl Slot {
         })
     }
 
-    /// Back to the pool (kept beyond the idle limit while a thread waits for one), or closed.
+    /// Back to the pool (kept beyond the idle limit while a thread waits for one), or closed
+    /// (`None`: the session was discarded); a lent login session goes back to the login state.
     ///
     /// A waiting thread registers in `waiting` while it holds the pool lock, and this reads it
-    /// under the same lock, so no wake-up is lost by notifying only when someone waits: the
-    /// common case (nobody waits) costs no futex call per signature.
-    fn return_session(&self, session: Session) {
+    /// under the same lock after the session is back (or closed) and counted as returned, so
+    /// no wake-up is lost by notifying only when someone waits: the common case (nobody waits)
+    /// costs no futex call per signature.
+    fn return_session(&self, session: Option<Session>, from_login: bool) {
+        let mut session = session;
+        if from_login {
+            if let Ok(mut state) = self.login_state() {
+                if state.session.is_none() {
+                    state.session = session.take();
+                }
+            }
+        }
         let Ok(mut idle) = self.idle.lock() else {
+            self.checked_out.fetch_sub(1, Ordering::SeqCst);
             return;
         };
         let waiters = self.waiting.load(Ordering::SeqCst) > 0;
-        if waiters || idle.len() < self.settings.max_idle_sessions {
-            idle.push(session);
-        } else {
-            drop(idle);
-            drop(session);
-            return;
+        if let Some(session) = session {
+            if waiters || idle.len() < self.settings.max_idle_sessions {
+                idle.push(session);
+            } else {
+                // Closed before it counts as returned, so a waiter can open one in its place.
+                drop(session);
+            }
         }
+        self.checked_out.fetch_sub(1, Ordering::SeqCst);
         drop(idle);
         if waiters {
             self.returned.notify_one();
@@ -484,6 +548,8 @@ impl Slot {
 pub(crate) struct PooledSession<'a> {
     slot: &'a Slot,
     session: Option<Session>,
+    /// The slot's login session, lent because the token allows no other.
+    from_login: bool,
 }
 
 impl PooledSession<'_> {
@@ -502,9 +568,8 @@ impl PooledSession<'_> {
 
 impl Drop for PooledSession<'_> {
     fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            self.slot.return_session(session);
-        }
+        self.slot
+            .return_session(self.session.take(), self.from_login);
     }
 }
 

@@ -34,6 +34,10 @@ pub(crate) struct StoreCtx {
     expect: i32,
     pending: Option<VecDeque<Found>>,
     finished: bool,
+    /// The last `load` failed. `eof` says "not yet" once more, because `openssl storeutl` asks
+    /// for EOF before it asks for an error and would otherwise count a failure as an empty
+    /// result (exit 0); the next `load` then ends the listing without trying again.
+    just_failed: bool,
 }
 
 /// The error for a URI that names `what` where a private key is needed.
@@ -69,6 +73,7 @@ impl StoreCtx {
             expect: 0,
             pending: None,
             finished: false,
+            just_failed: false,
         })
     }
 
@@ -102,17 +107,20 @@ impl StoreCtx {
 
     /// `OSSL_FUNC_store_eof`.
     pub(crate) fn eof(&self) -> bool {
-        self.finished || self.pending.as_ref().is_some_and(VecDeque::is_empty)
+        !self.just_failed
+            && (self.finished || self.pending.as_ref().is_some_and(VecDeque::is_empty))
     }
 
-    /// Next object, resolving the URI on the first call. After an error the store is at EOF,
-    /// so a caller looping until EOF does not retry a failed login.
+    /// Next object, resolving the URI on the first call. After an error the store is finished
+    /// (see `just_failed`), so a caller looping until EOF does not retry a failed login.
     pub(crate) fn next(&mut self, prompt: Option<&mut Prompt<'_>>) -> Result<Option<Found>> {
+        self.just_failed = false;
         if self.finished {
             return Ok(None);
         }
         if let Some(err) = self.invalid.take() {
             self.finished = true;
+            self.just_failed = true;
             return Err(err);
         }
         if self.pending.is_none() {
@@ -120,6 +128,7 @@ impl StoreCtx {
                 Ok(found) => self.pending = Some(found.into()),
                 Err(e) => {
                     self.finished = true;
+                    self.just_failed = true;
                     return Err(e);
                 }
             }

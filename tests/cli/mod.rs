@@ -2,6 +2,7 @@
 //! (`dgst`/`pkeyutl`), PIN sources and error handling.
 
 mod errors;
+mod faults;
 mod load;
 mod pemuri;
 mod pin;

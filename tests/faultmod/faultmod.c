@@ -1,0 +1,838 @@
+/*
+ * faultmod: a PKCS#11 module for tests that forwards to a real module and injects faults.
+ *
+ * It exports only C_GetFunctionList (so callers that prefer C_GetInterface fall back to it),
+ * dlopens the real module, copies its CK_FUNCTION_LIST and replaces the entries listed in
+ * `functions[]` below with wrappers. Every other entry goes straight to the real module.
+ *
+ * Build: cc -shared -fPIC -O1 -I/usr/include/p11-kit-1 -o faultmod.so faultmod.c -ldl -lpthread
+ *
+ * Environment (read once, at the first C_GetFunctionList or C_Initialize of the process; a
+ * malformed value is reported on stderr and makes C_Initialize return CKR_ARGUMENTS_BAD, so a
+ * typo in a test cannot pass as "no fault"):
+ *
+ *   FAULT_REAL_MODULE  path of the real module (default /usr/lib/softhsm/libsofthsm2.so).
+ *
+ *   FAULT_RULES        comma-separated FUNCTION:CALLS:CODE. On the matching calls of FUNCTION the
+ *                      wrapper returns CODE instead of forwarding. CALLS counts that function's
+ *                      calls in this process, 1-based, faulted calls included: "3" (third call
+ *                      only), "2-" (second and every later call), "2-4" (second to fourth).
+ *                      FUNCTION: any wrapped function (see functions[]), e.g. C_Sign,
+ *                      C_SignInit, C_OpenSession, C_Login, C_FindObjectsInit,
+ *                      C_GetAttributeValue, C_GetTokenInfo, C_GetSlotList, C_Initialize.
+ *                      CODE: a CKR_ name from codes[] or a number ("0x30", "48").
+ *                      Example: FAULT_RULES=C_Sign:1:CKR_SESSION_HANDLE_INVALID,C_OpenSession:3-:CKR_SESSION_COUNT
+ *
+ *   FAULT_DELAY_US     comma-separated FUNCTION:MICROSECONDS: sleep that long before every call
+ *                      of FUNCTION (a slow network HSM). Example: FAULT_DELAY_US=C_Sign:20000
+ *
+ *   FAULT_COUNT_FILE   path: after every wrapped call, the file is replaced (write to
+ *                      PATH.tmp.PID, rename) by lines "FUNCTION COUNT" for each wrapped function
+ *                      called so far in this process, e.g. "C_Login 1". Written on every call
+ *                      because the provider never calls C_Finalize (quirk no-deinit).
+ *
+ *   FAULT_TOKEN_FLAGS  flags ORed into CK_TOKEN_INFO.flags by C_GetTokenInfo, separated by ',',
+ *                      '+' or '|': CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED,
+ *                      CKF_USER_PIN_COUNT_LOW, CKF_PROTECTED_AUTHENTICATION_PATH, or a number.
+ *                      Example: FAULT_TOKEN_FLAGS=+CKF_USER_PIN_FINAL_TRY
+ *
+ *   FAULT_PROTECTED_PIN  with CKF_PROTECTED_AUTHENTICATION_PATH in FAULT_TOKEN_FLAGS, C_Login
+ *                      with pPin == NULL logs in with this PIN (the "PIN pad"); a C_Login with a
+ *                      PIN returns CKR_ARGUMENTS_BAD, so a test proves the caller sent NULL.
+ *                      Unset: a NULL-PIN login returns CKR_PIN_INCORRECT.
+ *
+ *   FAULT_REMOVED_FILE path: while this file exists the token is "removed": C_GetSlotList with
+ *                      tokenPresent = TRUE lists no slot, C_GetSlotInfo clears CKF_TOKEN_PRESENT,
+ *                      C_GetTokenInfo and C_GetMechanism* return CKR_TOKEN_NOT_PRESENT, and every
+ *                      wrapped session, object and signing call returns CKR_DEVICE_REMOVED
+ *                      (C_CloseSession/C_CloseAllSessions still forward, to free the real
+ *                      session). Every slot of the real module counts as one token. Once the file
+ *                      is gone the token is "re-inserted": calls forward again, except that a
+ *                      session opened before the removal gets CKR_SESSION_HANDLE_INVALID.
+ *                      Removal is noticed by the first wrapped call that sees the file.
+ *
+ *   FAULT_REMOVAL_LOGOUT  "1": at re-insertion, also close every real session
+ *                      (C_CloseAllSessions on each slot), so the real token forgets the login,
+ *                      as a real token that was unplugged does.
+ *
+ * Thread safety: one mutex guards the counters, the session table and the removal state; the
+ * configuration is written once (pthread_once) and only read afterwards. Delays sleep outside
+ * the mutex. Calls into the real module are made outside the mutex, except the
+ * C_CloseAllSessions of a re-insertion.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+#define DEFAULT_REAL_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define MAX_RULES 64
+#define MAX_SESSIONS 4096
+
+enum fn_id {
+    F_INITIALIZE,
+    F_FINALIZE,
+    F_GET_INFO,
+    F_GET_SLOT_LIST,
+    F_GET_SLOT_INFO,
+    F_GET_TOKEN_INFO,
+    F_GET_MECHANISM_LIST,
+    F_GET_MECHANISM_INFO,
+    F_OPEN_SESSION,
+    F_CLOSE_SESSION,
+    F_CLOSE_ALL_SESSIONS,
+    F_GET_SESSION_INFO,
+    F_LOGIN,
+    F_LOGOUT,
+    F_COPY_OBJECT,
+    F_GET_ATTRIBUTE_VALUE,
+    F_FIND_OBJECTS_INIT,
+    F_FIND_OBJECTS,
+    F_FIND_OBJECTS_FINAL,
+    F_SIGN_INIT,
+    F_SIGN,
+    F_SIGN_UPDATE,
+    F_SIGN_FINAL,
+    F_COUNT
+};
+
+/* Names of the wrapped functions, indexed by enum fn_id. */
+static const char *const functions[F_COUNT] = {
+    "C_Initialize",        "C_Finalize",         "C_GetInfo",
+    "C_GetSlotList",       "C_GetSlotInfo",      "C_GetTokenInfo",
+    "C_GetMechanismList",  "C_GetMechanismInfo", "C_OpenSession",
+    "C_CloseSession",      "C_CloseAllSessions", "C_GetSessionInfo",
+    "C_Login",             "C_Logout",           "C_CopyObject",
+    "C_GetAttributeValue", "C_FindObjectsInit",  "C_FindObjects",
+    "C_FindObjectsFinal",  "C_SignInit",         "C_Sign",
+    "C_SignUpdate",        "C_SignFinal",
+};
+
+struct named_value {
+    const char *name;
+    unsigned long value;
+};
+
+static const struct named_value codes[] = {
+    {"CKR_OK", CKR_OK},
+    {"CKR_GENERAL_ERROR", CKR_GENERAL_ERROR},
+    {"CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED},
+    {"CKR_ARGUMENTS_BAD", CKR_ARGUMENTS_BAD},
+    {"CKR_DEVICE_ERROR", CKR_DEVICE_ERROR},
+    {"CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY},
+    {"CKR_DEVICE_REMOVED", CKR_DEVICE_REMOVED},
+    {"CKR_KEY_HANDLE_INVALID", CKR_KEY_HANDLE_INVALID},
+    {"CKR_OBJECT_HANDLE_INVALID", CKR_OBJECT_HANDLE_INVALID},
+    {"CKR_OPERATION_ACTIVE", CKR_OPERATION_ACTIVE},
+    {"CKR_PIN_INCORRECT", CKR_PIN_INCORRECT},
+    {"CKR_PIN_LOCKED", CKR_PIN_LOCKED},
+    {"CKR_SESSION_CLOSED", CKR_SESSION_CLOSED},
+    {"CKR_SESSION_COUNT", CKR_SESSION_COUNT},
+    {"CKR_SESSION_HANDLE_INVALID", CKR_SESSION_HANDLE_INVALID},
+    {"CKR_TOKEN_NOT_PRESENT", CKR_TOKEN_NOT_PRESENT},
+    {"CKR_USER_NOT_LOGGED_IN", CKR_USER_NOT_LOGGED_IN},
+    {"CKR_CRYPTOKI_NOT_INITIALIZED", CKR_CRYPTOKI_NOT_INITIALIZED},
+    {NULL, 0},
+};
+
+static const struct named_value token_flags[] = {
+    {"CKF_USER_PIN_FINAL_TRY", CKF_USER_PIN_FINAL_TRY},
+    {"CKF_USER_PIN_LOCKED", CKF_USER_PIN_LOCKED},
+    {"CKF_USER_PIN_COUNT_LOW", CKF_USER_PIN_COUNT_LOW},
+    {"CKF_PROTECTED_AUTHENTICATION_PATH", CKF_PROTECTED_AUTHENTICATION_PATH},
+    {NULL, 0},
+};
+
+struct rule {
+    enum fn_id fn;
+    unsigned long first, last; /* last == 0: no upper bound */
+    CK_RV rv;
+};
+
+struct session {
+    CK_SESSION_HANDLE handle;
+    CK_SLOT_ID slot;
+    unsigned long epoch; /* removal epoch the session was opened in */
+};
+
+/* Configuration: written once by parse_config, read-only afterwards. */
+static struct {
+    int bad; /* a variable did not parse */
+    struct rule rules[MAX_RULES];
+    size_t nrules;
+    unsigned long delay_us[F_COUNT];
+    const char *count_file;
+    CK_FLAGS token_flags;
+    const char *protected_pin;
+    const char *removed_file;
+    int removal_logout;
+} config;
+
+/* Mutable state, under `lock`. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long calls[F_COUNT];
+static struct session sessions[MAX_SESSIONS];
+static size_t nsessions;
+static int removed;          /* the token is out */
+static unsigned long epoch;  /* bumped at every removal */
+
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static CK_FUNCTION_LIST_PTR real;
+static CK_FUNCTION_LIST wrapped;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Configuration                                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+static void complain(const char *variable, const char *item)
+{
+    fprintf(stderr, "faultmod: cannot parse %s item '%s'\n", variable, item);
+    config.bad = 1;
+}
+
+static int lookup_function(const char *name)
+{
+    for (int i = 0; i < F_COUNT; i++)
+        if (strcmp(functions[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* A name from `table` or a number (decimal, or hex with 0x); returns 0 on failure. */
+static int parse_value(const struct named_value *table, const char *text, unsigned long *out)
+{
+    char *end;
+
+    for (const struct named_value *entry = table; entry->name != NULL; entry++) {
+        if (strcmp(entry->name, text) == 0) {
+            *out = entry->value;
+            return 1;
+        }
+    }
+    if (*text == '\0')
+        return 0;
+    errno = 0;
+    *out = strtoul(text, &end, 0);
+    return errno == 0 && *end == '\0';
+}
+
+/* "N", "N-" or "N-M" with 1 <= N <= M. */
+static int parse_range(const char *text, unsigned long *first, unsigned long *last)
+{
+    char *end;
+
+    errno = 0;
+    *first = strtoul(text, &end, 10);
+    if (errno != 0 || end == text || *first == 0)
+        return 0;
+    if (*end == '\0') {
+        *last = *first;
+        return 1;
+    }
+    if (*end != '-')
+        return 0;
+    text = end + 1;
+    if (*text == '\0') {
+        *last = 0;
+        return 1;
+    }
+    *last = strtoul(text, &end, 10);
+    return errno == 0 && end != text && *end == '\0' && *last >= *first;
+}
+
+static void parse_rules(char *text)
+{
+    char *save = NULL;
+
+    for (char *item = strtok_r(text, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *name = item, *range = strchr(item, ':'), *code, original[256];
+        struct rule *rule = &config.rules[config.nrules];
+        unsigned long rv;
+        int fn;
+
+        snprintf(original, sizeof(original), "%s", item);
+        if (range == NULL || (code = strchr(range + 1, ':')) == NULL) {
+            complain("FAULT_RULES", item);
+            continue;
+        }
+        *range++ = '\0';
+        *code++ = '\0';
+        fn = lookup_function(name);
+        if (fn < 0 || config.nrules == MAX_RULES || !parse_range(range, &rule->first, &rule->last)
+            || !parse_value(codes, code, &rv)) {
+            complain("FAULT_RULES", original);
+            continue;
+        }
+        rule->fn = (enum fn_id)fn;
+        rule->rv = rv;
+        config.nrules++;
+    }
+}
+
+static void parse_delays(char *text)
+{
+    char *save = NULL;
+
+    for (char *item = strtok_r(text, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *value = strchr(item, ':'), *end;
+        int fn;
+
+        if (value == NULL) {
+            complain("FAULT_DELAY_US", item);
+            continue;
+        }
+        *value++ = '\0';
+        fn = lookup_function(item);
+        errno = 0;
+        unsigned long us = strtoul(value, &end, 10);
+        if (fn < 0 || errno != 0 || end == value || *end != '\0') {
+            complain("FAULT_DELAY_US", item);
+            continue;
+        }
+        config.delay_us[fn] = us;
+    }
+}
+
+static void parse_token_flags(char *text)
+{
+    char *save = NULL;
+
+    for (char *item = strtok_r(text, ",+| ", &save); item != NULL;
+         item = strtok_r(NULL, ",+| ", &save)) {
+        unsigned long flag;
+
+        if (!parse_value(token_flags, item, &flag)) {
+            complain("FAULT_TOKEN_FLAGS", item);
+            continue;
+        }
+        config.token_flags |= flag;
+    }
+}
+
+/* A private, writable copy of an environment variable (never freed: lives for the process). */
+static char *env_copy(const char *name)
+{
+    const char *value = getenv(name);
+    return value == NULL || *value == '\0' ? NULL : strdup(value);
+}
+
+static void parse_config(void)
+{
+    char *text;
+
+    if ((text = env_copy("FAULT_RULES")) != NULL)
+        parse_rules(text);
+    if ((text = env_copy("FAULT_DELAY_US")) != NULL)
+        parse_delays(text);
+    if ((text = env_copy("FAULT_TOKEN_FLAGS")) != NULL)
+        parse_token_flags(text);
+    config.count_file = env_copy("FAULT_COUNT_FILE");
+    config.protected_pin = env_copy("FAULT_PROTECTED_PIN");
+    config.removed_file = env_copy("FAULT_REMOVED_FILE");
+    text = env_copy("FAULT_REMOVAL_LOGOUT");
+    config.removal_logout = text != NULL && strcmp(text, "1") == 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Counting, rules, delays                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Replaces the count file; called with `lock` held. */
+static void write_counts(void)
+{
+    char tmp[4096];
+    FILE *out;
+
+    if (config.count_file == NULL)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", config.count_file, (long)getpid());
+    out = fopen(tmp, "w");
+    if (out == NULL)
+        return;
+    for (int i = 0; i < F_COUNT; i++)
+        if (calls[i] > 0)
+            fprintf(out, "%s %lu\n", functions[i], calls[i]);
+    if (fclose(out) == 0)
+        rename(tmp, config.count_file);
+    else
+        unlink(tmp);
+}
+
+/*
+ * Counts a call of `fn`, sleeps its delay, and returns 1 with *rv set when a rule replaces the
+ * call; 0 means "forward".
+ */
+static int injected(enum fn_id fn, CK_RV *rv)
+{
+    unsigned long n, us = config.delay_us[fn];
+    int hit = 0;
+
+    pthread_mutex_lock(&lock);
+    n = ++calls[fn];
+    for (size_t i = 0; i < config.nrules; i++) {
+        const struct rule *rule = &config.rules[i];
+        if (rule->fn == fn && n >= rule->first && (rule->last == 0 || n <= rule->last)) {
+            *rv = rule->rv;
+            hit = 1;
+            break;
+        }
+    }
+    write_counts();
+    pthread_mutex_unlock(&lock);
+    if (us > 0) {
+        struct timespec pause = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+        while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+            ;
+    }
+    return hit;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Removal simulation and the session table                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Closes every real session so that the real token forgets the login. */
+static void close_all_real_sessions(void)
+{
+    CK_SLOT_ID slots[64];
+    CK_ULONG count = 64;
+
+    if (real->C_GetSlotList(CK_FALSE, slots, &count) != CKR_OK)
+        return;
+    for (CK_ULONG i = 0; i < count; i++)
+        real->C_CloseAllSessions(slots[i]);
+}
+
+/* True while the token is out; notices removal and re-insertion. */
+static int token_removed(void)
+{
+    struct stat st;
+    int exists, out;
+
+    if (config.removed_file == NULL)
+        return 0;
+    exists = stat(config.removed_file, &st) == 0;
+    pthread_mutex_lock(&lock);
+    if (exists && !removed) {
+        removed = 1;
+        epoch++;
+    } else if (!exists && removed) {
+        removed = 0;
+        if (config.removal_logout) {
+            close_all_real_sessions();
+            nsessions = 0;
+        }
+    }
+    out = removed;
+    pthread_mutex_unlock(&lock);
+    return out;
+}
+
+static void remember_session(CK_SESSION_HANDLE handle, CK_SLOT_ID slot)
+{
+    pthread_mutex_lock(&lock);
+    if (nsessions < MAX_SESSIONS) {
+        sessions[nsessions].handle = handle;
+        sessions[nsessions].slot = slot;
+        sessions[nsessions].epoch = epoch;
+        nsessions++;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static void forget_session(CK_SESSION_HANDLE handle)
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nsessions; i++) {
+        if (sessions[i].handle == handle) {
+            sessions[i] = sessions[--nsessions];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static void forget_slot_sessions(CK_SLOT_ID slot)
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nsessions;) {
+        if (sessions[i].slot == slot)
+            sessions[i] = sessions[--nsessions];
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* True for a session opened before the last removal. */
+static int session_stale(CK_SESSION_HANDLE handle)
+{
+    int stale = 0;
+
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nsessions; i++) {
+        if (sessions[i].handle == handle) {
+            stale = sessions[i].epoch != epoch;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return stale;
+}
+
+/*
+ * The common prologue of a call on a session: count it, apply a rule, then the removal state.
+ * Returns 1 with *rv set when the call must not be forwarded.
+ */
+static int session_call_blocked(enum fn_id fn, CK_SESSION_HANDLE session, CK_RV *rv)
+{
+    if (injected(fn, rv))
+        return 1;
+    if (token_removed()) {
+        *rv = CKR_DEVICE_REMOVED;
+        return 1;
+    }
+    if (session_stale(session)) {
+        *rv = CKR_SESSION_HANDLE_INVALID;
+        return 1;
+    }
+    return 0;
+}
+
+/* Prologue of a call about a token (not a session): rules, then "token not present". */
+static int token_call_blocked(enum fn_id fn, CK_RV *rv)
+{
+    if (injected(fn, rv))
+        return 1;
+    if (token_removed()) {
+        *rv = CKR_TOKEN_NOT_PRESENT;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Wrappers                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+static CK_RV w_Initialize(void *args)
+{
+    CK_RV rv;
+
+    pthread_once(&config_once, parse_config);
+    if (config.bad)
+        return CKR_ARGUMENTS_BAD;
+    if (injected(F_INITIALIZE, &rv))
+        return rv;
+    return real->C_Initialize(args);
+}
+
+static CK_RV w_Finalize(void *reserved)
+{
+    CK_RV rv;
+
+    if (injected(F_FINALIZE, &rv))
+        return rv;
+    rv = real->C_Finalize(reserved);
+    if (rv == CKR_OK) {
+        pthread_mutex_lock(&lock);
+        nsessions = 0;
+        pthread_mutex_unlock(&lock);
+    }
+    return rv;
+}
+
+static CK_RV w_GetInfo(CK_INFO_PTR info)
+{
+    CK_RV rv;
+
+    if (injected(F_GET_INFO, &rv))
+        return rv;
+    return real->C_GetInfo(info);
+}
+
+static CK_RV w_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
+{
+    CK_RV rv;
+
+    if (injected(F_GET_SLOT_LIST, &rv))
+        return rv;
+    if (token_present && token_removed()) {
+        if (count == NULL)
+            return CKR_ARGUMENTS_BAD;
+        *count = 0;
+        return CKR_OK;
+    }
+    return real->C_GetSlotList(token_present, list, count);
+}
+
+static CK_RV w_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
+{
+    CK_RV rv;
+
+    if (injected(F_GET_SLOT_INFO, &rv))
+        return rv;
+    rv = real->C_GetSlotInfo(slot, info);
+    if (rv == CKR_OK && token_removed())
+        info->flags &= ~CKF_TOKEN_PRESENT;
+    return rv;
+}
+
+static CK_RV w_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
+{
+    CK_RV rv;
+
+    if (token_call_blocked(F_GET_TOKEN_INFO, &rv))
+        return rv;
+    rv = real->C_GetTokenInfo(slot, info);
+    if (rv == CKR_OK)
+        info->flags |= config.token_flags;
+    return rv;
+}
+
+static CK_RV w_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+{
+    CK_RV rv;
+
+    if (token_call_blocked(F_GET_MECHANISM_LIST, &rv))
+        return rv;
+    return real->C_GetMechanismList(slot, list, count);
+}
+
+static CK_RV w_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+{
+    CK_RV rv;
+
+    if (token_call_blocked(F_GET_MECHANISM_INFO, &rv))
+        return rv;
+    return real->C_GetMechanismInfo(slot, type, info);
+}
+
+static CK_RV w_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, void *application, CK_NOTIFY notify,
+                           CK_SESSION_HANDLE_PTR session)
+{
+    CK_RV rv;
+
+    if (injected(F_OPEN_SESSION, &rv))
+        return rv;
+    if (token_removed())
+        return CKR_DEVICE_REMOVED;
+    rv = real->C_OpenSession(slot, flags, application, notify, session);
+    if (rv == CKR_OK && session != NULL)
+        remember_session(*session, slot);
+    return rv;
+}
+
+static CK_RV w_CloseSession(CK_SESSION_HANDLE session)
+{
+    CK_RV rv;
+
+    if (injected(F_CLOSE_SESSION, &rv))
+        return rv;
+    forget_session(session);
+    return real->C_CloseSession(session);
+}
+
+static CK_RV w_CloseAllSessions(CK_SLOT_ID slot)
+{
+    CK_RV rv;
+
+    if (injected(F_CLOSE_ALL_SESSIONS, &rv))
+        return rv;
+    forget_slot_sessions(slot);
+    return real->C_CloseAllSessions(slot);
+}
+
+static CK_RV w_GetSessionInfo(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_GET_SESSION_INFO, session, &rv))
+        return rv;
+    return real->C_GetSessionInfo(session, info);
+}
+
+static CK_RV w_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
+                     CK_ULONG pin_len)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_LOGIN, session, &rv))
+        return rv;
+    if (config.token_flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
+        if (pin != NULL)
+            return CKR_ARGUMENTS_BAD;
+        if (config.protected_pin == NULL)
+            return CKR_PIN_INCORRECT;
+        return real->C_Login(session, user, (CK_UTF8CHAR_PTR)config.protected_pin,
+                             (CK_ULONG)strlen(config.protected_pin));
+    }
+    return real->C_Login(session, user, pin, pin_len);
+}
+
+static CK_RV w_Logout(CK_SESSION_HANDLE session)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_LOGOUT, session, &rv))
+        return rv;
+    return real->C_Logout(session);
+}
+
+static CK_RV w_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                          CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR copy)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_COPY_OBJECT, session, &rv))
+        return rv;
+    return real->C_CopyObject(session, object, templ, count, copy);
+}
+
+static CK_RV w_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                                 CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_GET_ATTRIBUTE_VALUE, session, &rv))
+        return rv;
+    return real->C_GetAttributeValue(session, object, templ, count);
+}
+
+static CK_RV w_FindObjectsInit(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_FIND_OBJECTS_INIT, session, &rv))
+        return rv;
+    return real->C_FindObjectsInit(session, templ, count);
+}
+
+static CK_RV w_FindObjects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects,
+                           CK_ULONG max, CK_ULONG_PTR count)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_FIND_OBJECTS, session, &rv))
+        return rv;
+    return real->C_FindObjects(session, objects, max, count);
+}
+
+static CK_RV w_FindObjectsFinal(CK_SESSION_HANDLE session)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_FIND_OBJECTS_FINAL, session, &rv))
+        return rv;
+    return real->C_FindObjectsFinal(session);
+}
+
+static CK_RV w_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_SIGN_INIT, session, &rv))
+        return rv;
+    return real->C_SignInit(session, mechanism, key);
+}
+
+static CK_RV w_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
+                    CK_BYTE_PTR signature, CK_ULONG_PTR signature_len)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_SIGN, session, &rv))
+        return rv;
+    return real->C_Sign(session, data, data_len, signature, signature_len);
+}
+
+static CK_RV w_SignUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_SIGN_UPDATE, session, &rv))
+        return rv;
+    return real->C_SignUpdate(session, part, part_len);
+}
+
+static CK_RV w_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR signature,
+                         CK_ULONG_PTR signature_len)
+{
+    CK_RV rv;
+
+    if (session_call_blocked(F_SIGN_FINAL, session, &rv))
+        return rv;
+    return real->C_SignFinal(session, signature, signature_len);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Loading                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
+
+static void load_real(void)
+{
+    const char *path = getenv("FAULT_REAL_MODULE");
+    CK_C_GetFunctionList get_list;
+    void *library;
+
+    if (path == NULL || *path == '\0')
+        path = DEFAULT_REAL_MODULE;
+    library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (library == NULL) {
+        fprintf(stderr, "faultmod: cannot load %s: %s\n", path, dlerror());
+        return;
+    }
+    get_list = (CK_C_GetFunctionList)dlsym(library, "C_GetFunctionList");
+    if (get_list == NULL || get_list(&real) != CKR_OK || real == NULL) {
+        fprintf(stderr, "faultmod: %s has no usable C_GetFunctionList\n", path);
+        real = NULL;
+        return;
+    }
+    wrapped = *real;
+    wrapped.C_GetFunctionList = C_GetFunctionList;
+    wrapped.C_Initialize = w_Initialize;
+    wrapped.C_Finalize = w_Finalize;
+    wrapped.C_GetInfo = w_GetInfo;
+    wrapped.C_GetSlotList = w_GetSlotList;
+    wrapped.C_GetSlotInfo = w_GetSlotInfo;
+    wrapped.C_GetTokenInfo = w_GetTokenInfo;
+    wrapped.C_GetMechanismList = w_GetMechanismList;
+    wrapped.C_GetMechanismInfo = w_GetMechanismInfo;
+    wrapped.C_OpenSession = w_OpenSession;
+    wrapped.C_CloseSession = w_CloseSession;
+    wrapped.C_CloseAllSessions = w_CloseAllSessions;
+    wrapped.C_GetSessionInfo = w_GetSessionInfo;
+    wrapped.C_Login = w_Login;
+    wrapped.C_Logout = w_Logout;
+    wrapped.C_CopyObject = w_CopyObject;
+    wrapped.C_GetAttributeValue = w_GetAttributeValue;
+    wrapped.C_FindObjectsInit = w_FindObjectsInit;
+    wrapped.C_FindObjects = w_FindObjects;
+    wrapped.C_FindObjectsFinal = w_FindObjectsFinal;
+    wrapped.C_SignInit = w_SignInit;
+    wrapped.C_Sign = w_Sign;
+    wrapped.C_SignUpdate = w_SignUpdate;
+    wrapped.C_SignFinal = w_SignFinal;
+}
+
+__attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+    if (list == NULL)
+        return CKR_ARGUMENTS_BAD;
+    pthread_once(&config_once, parse_config);
+    pthread_once(&load_once, load_real);
+    if (real == NULL)
+        return CKR_GENERAL_ERROR;
+    *list = &wrapped;
+    return CKR_OK;
+}
