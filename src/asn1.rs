@@ -568,6 +568,54 @@ pub(crate) fn eddsa_algorithm_id(curve: Curve) -> Option<Vec<u8>> {
     curve.is_edwards().then(|| algorithm_id(curve.oid(), None))
 }
 
+// ---------------------------------------------------------------------------------------------
+// SubjectPublicKeyInfo
+// ---------------------------------------------------------------------------------------------
+
+/// rsaEncryption (PKCS#1 1).
+const PKCS1_RSA_ENCRYPTION: u8 = 1;
+/// id-ecPublicKey, 1.2.840.10045.2.1 (RFC 5480 §2.1.1), contents octets.
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const TAG_NULL: u8 = 0x05;
+const TAG_BIT_STRING: u8 = 0x03;
+
+/// `SubjectPublicKeyInfo` (RFC 5280 §4.1.2.7) of an RSA key: rsaEncryption with NULL
+/// parameters (RFC 8017 §A.1), or id-RSASSA-PSS with parameters absent for a key restricted to
+/// PSS (RFC 4055 §1.2), and the `RSAPublicKey` in the BIT STRING.
+pub(crate) fn rsa_subject_public_key_info(modulus: &[u8], exponent: &[u8], pss: bool) -> Vec<u8> {
+    let algorithm = if pss {
+        algorithm_id(&arc_oid(&PKCS1_ARC, PKCS1_RSASSA_PSS), None)
+    } else {
+        algorithm_id(
+            &arc_oid(&PKCS1_ARC, PKCS1_RSA_ENCRYPTION),
+            Some(&der_element(TAG_NULL, &[])),
+        )
+    };
+    let mut key = unsigned_integer(modulus);
+    key.extend_from_slice(&unsigned_integer(exponent));
+    subject_public_key_info(&algorithm, &der_element(TAG_SEQUENCE, &key))
+}
+
+/// `SubjectPublicKeyInfo` of an EC key: id-ecPublicKey with the named curve and the SEC1 point
+/// (RFC 5480 §2), or id-Ed25519/id-Ed448 with the raw public key (RFC 8410 §4).
+pub(crate) fn ec_subject_public_key_info(curve: Curve, point: &[u8]) -> Vec<u8> {
+    let algorithm = if curve.is_edwards() {
+        algorithm_id(curve.oid(), None)
+    } else {
+        algorithm_id(OID_EC_PUBLIC_KEY, Some(&der_element(TAG_OID, curve.oid())))
+    };
+    subject_public_key_info(&algorithm, point)
+}
+
+fn subject_public_key_info(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut bits = Vec::with_capacity(key.len() + 1);
+    bits.push(0); // no unused bits
+    bits.extend_from_slice(key);
+    let mut content = algorithm.to_vec();
+    content.extend_from_slice(&der_element(TAG_BIT_STRING, &bits));
+    der_element(TAG_SEQUENCE, &content)
+}
+
 /// OID contents for `arc.number`, for the single-byte final arcs used here.
 /// DER body of a PEM-URI key file: `SEQUENCE { desc VisibleString, uri UTF8String }`.
 pub(crate) fn pem_uri_body(description: &str, uri: &str) -> Vec<u8> {

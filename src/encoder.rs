@@ -1,15 +1,17 @@
-//! Text encoder (provider-encoder(7), output type `text`) for token keys: what
+//! Encoders (provider-encoder(7)) for token keys: SubjectPublicKeyInfo DER/PEM for the public
+//! key, PEM-URI files for the private key (on request), and the text encoder: what
 //! `openssl pkey -text` prints. The private key never leaves the token, so the text names the
 //! key by its `pkcs11:` URI and shows the public parts in OpenSSL's own format (printed by the
 //! default provider from a public-only copy).
 
 use std::sync::Arc;
 
+use crate::asn1;
 use crate::error::{Error, Result};
 use crate::ffi::ossl::{CoreBio, PublicPkey};
 use crate::ffi::sys;
 use crate::keymgmt::{self, KeyData};
-use crate::object::KeyObj;
+use crate::object::{KeyAlgorithm, KeyObj, PublicKey};
 use crate::provider::ProvCtx;
 use crate::uri::{ObjectType, Pkcs11Uri};
 
@@ -70,6 +72,26 @@ impl EncoderCtx {
             self.prov.libctx(),
             crate::pemuri::encode(&uri.to_string()).as_bytes(),
         )
+    }
+
+    /// `OSSL_FUNC_encoder_encode` for `SubjectPublicKeyInfo` as DER or PEM (`PUBLIC KEY`):
+    /// what `openssl pkey -pubout` writes, made here from the token's public attributes.
+    pub(crate) fn encode_public_key(&self, data: &KeyData, out: &CoreBio, pem: bool) -> Result<()> {
+        let key = data.key()?;
+        let der = match &key.public {
+            PublicKey::Rsa { modulus, exponent } => asn1::rsa_subject_public_key_info(
+                modulus,
+                exponent,
+                key.algorithm == KeyAlgorithm::RsaPss,
+            ),
+            PublicKey::Ec { curve, point } => asn1::ec_subject_public_key_info(*curve, point),
+        };
+        if pem {
+            let text = crate::pemuri::pem_block("PUBLIC KEY", &der);
+            out.write_all(self.prov.libctx(), text.as_bytes())
+        } else {
+            out.write_all(self.prov.libctx(), &der)
+        }
     }
 
     /// `OSSL_FUNC_encoder_encode` for `text`.

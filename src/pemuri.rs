@@ -79,17 +79,22 @@ fn checked_uri(description: &str, uri: &str) -> Result<String> {
 
 /// The PEM-URI file text for `uri` (which must not carry a PIN).
 pub(crate) fn encode(uri: &str) -> String {
-    let der = asn1::pem_uri_body(DESCRIPTION, uri);
-    let mut out = String::with_capacity(der.len() * 2 + 80);
-    out.push_str(BEGIN);
-    out.push('\n');
-    let text = base64_encode(&der);
+    pem_block(
+        "PKCS#11 PROVIDER URI",
+        &asn1::pem_uri_body(DESCRIPTION, uri),
+    )
+}
+
+/// RFC 7468 text: `der` in base64 lines of 64 characters between BEGIN and END lines.
+pub(crate) fn pem_block(label: &str, der: &[u8]) -> String {
+    let text = base64_encode(der);
+    let mut out = String::with_capacity(text.len() + text.len() / 64 + 2 * label.len() + 40);
+    out.push_str(&format!("-----BEGIN {label}-----\n"));
     for line in text.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(line));
         out.push('\n');
     }
-    out.push_str(END);
-    out.push('\n');
+    out.push_str(&format!("-----END {label}-----\n"));
     out
 }
 

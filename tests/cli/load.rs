@@ -3,6 +3,8 @@
 //! `-text` must show no private components, for every key type; a private key whose only companion
 //! on the token is a certificate (no public key object) must load too.
 
+use std::fs;
+
 use crate::common::{Fixture, KeyType, SignatureCheck};
 
 /// Headings `openssl pkey -text` prints only for private key material (RSA, EC, EdDSA).
@@ -191,15 +193,59 @@ fn pubout_with_early_module_load() {
 
 #[test]
 fn allow_export_1_keeps_public_keys_in_the_provider() {
-    // `pkcs11-module-allow-export = 1` forbids handing public keys to other providers: -pubout
-    // fails with a message naming the setting, while signing on the token still works.
+    // `pkcs11-module-allow-export = 1` forbids handing public keys to other providers. The
+    // provider's own SubjectPublicKeyInfo encoder still writes -pubout (that is not an export),
+    // verification in the default provider through a public-key URI is refused, and signing on
+    // the token still works.
     let mut fx = Fixture::new("load-no-export");
     fx.generate_key(KeyType::EcP256, "01", "key");
     fx.config_mut().set("pkcs11-module-allow-export", "1");
+    assert_pubout_matches(&fx);
     let uri = fx.private_key_uri("key");
-    let refused = fx
-        .openssl(&["pkey", "-in", &uri, "-pubout"])
-        .clean_failure();
-    refused.assert_stderr_mentions(&["pkcs11-module-allow-export"]);
     fx.assert_dgst_signs(&uri, "01", &[]);
+    let message = fx.message("message.txt");
+    let signature = fx.file("message.sig");
+    fx.openssl(&[
+        "dgst", "-sha256", "-sign", &uri, "-out", &signature, &message,
+    ])
+    .success();
+    let public_uri = fx.uri("object=key;type=public");
+    fx.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        &public_uri,
+        "-signature",
+        &signature,
+        &message,
+    ])
+    .clean_failure();
+}
+
+/// The provider's own SubjectPublicKeyInfo encoders: `-pubout` as PEM and DER for every key
+/// type equals the public key pkcs11-tool reads from the token, byte for byte in DER.
+#[test]
+fn pubout_der_and_pem_from_the_provider_encoder() {
+    for (name, key_type) in [
+        ("rsa", KeyType::Rsa2048),
+        ("p256", KeyType::EcP256),
+        ("ed25519", KeyType::Ed25519),
+    ] {
+        let mut fx = Fixture::new(&format!("load-spki-{name}"));
+        fx.generate_key(key_type, "01", "key");
+        // No export: only the provider's own encoders can answer.
+        fx.config_mut().set("pkcs11-module-allow-export", "1");
+        let expected = fx.public_key_der(&fx.export_pubkey("01"));
+        let uri = fx.private_key_uri("key");
+        let der = fx.file("pubout.der");
+        fx.openssl(&[
+            "pkey", "-in", &uri, "-pubout", "-outform", "DER", "-out", &der,
+        ])
+        .success();
+        assert_eq!(fs::read(&der).expect("read DER"), expected, "{name} DER");
+        let pem = fx.file("pubout.pem");
+        fx.openssl(&["pkey", "-in", &uri, "-pubout", "-out", &pem])
+            .success();
+        assert_eq!(fx.public_key_der(&pem), expected, "{name} PEM");
+    }
 }

@@ -1,5 +1,5 @@
-//! `extern "C"` shims and dispatch table for the text ENCODER (provider-encoder(7)) of token
-//! keys. Logic lives in `crate::encoder`.
+//! `extern "C"` shims and dispatch tables for the ENCODERs (provider-encoder(7)) of token keys:
+//! text, PEM-URI, and SubjectPublicKeyInfo DER/PEM. Logic lives in `crate::encoder`.
 
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
@@ -58,6 +58,76 @@ pub(crate) static PEM_URI: [OSSL_DISPATCH; 5] = [
     ),
     END,
 ];
+
+macro_rules! public_key_table {
+    ($table:ident, $encode:ident, $pem:expr) => {
+        /// `OSSL_FUNC_ENCODER_ENCODE` of a SubjectPublicKeyInfo encoder.
+        unsafe extern "C" fn $encode(
+            ctx: *mut c_void,
+            out: *mut OSSL_CORE_BIO,
+            obj_raw: *const c_void,
+            _obj_abstract: *const OSSL_PARAM,
+            _selection: c_int,
+            _cb: sys::OSSL_PASSPHRASE_CALLBACK,
+            _cbarg: *mut c_void,
+        ) -> c_int {
+            ffi_boundary!(stringify!($encode), 0, {
+                // SAFETY: ctx is ours; obj_raw is keydata of this provider's keymgmt.
+                let (ctx, data) = unsafe {
+                    (
+                        handle::borrow::<EncoderCtx>(ctx, "encoder context")?,
+                        handle::borrow::<KeyData>(obj_raw, "key")?,
+                    )
+                };
+                if out.is_null() {
+                    return Err(Error::NullArg("output BIO"));
+                }
+                // SAFETY: out is the non-NULL core BIO OpenSSL passed, live during this call.
+                let out = unsafe { crate::ffi::ossl::CoreBio::new(out) };
+                ctx.encode_public_key(data, &out, $pem)?;
+                Ok(1)
+            })
+        }
+
+        pub(crate) static $table: [OSSL_DISPATCH; 5] = [
+            dispatch!(
+                OSSL_FUNC_ENCODER_NEWCTX,
+                OSSL_FUNC_encoder_newctx_fn,
+                enc_text_newctx
+            ),
+            dispatch!(
+                OSSL_FUNC_ENCODER_FREECTX,
+                OSSL_FUNC_encoder_freectx_fn,
+                enc_freectx
+            ),
+            dispatch!(
+                OSSL_FUNC_ENCODER_DOES_SELECTION,
+                OSSL_FUNC_encoder_does_selection_fn,
+                enc_public_key_does_selection
+            ),
+            dispatch!(
+                OSSL_FUNC_ENCODER_ENCODE,
+                OSSL_FUNC_encoder_encode_fn,
+                $encode
+            ),
+            END,
+        ];
+    };
+}
+
+public_key_table!(PUBLIC_KEY_DER, enc_public_key_der_encode, false);
+public_key_table!(PUBLIC_KEY_PEM, enc_public_key_pem_encode, true);
+
+/// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the SubjectPublicKeyInfo encoders: a selection that
+/// asks for the public key and not the private key (that one is the PEM-URI encoder's).
+unsafe extern "C" fn enc_public_key_does_selection(
+    _provctx: *mut c_void,
+    selection: c_int,
+) -> c_int {
+    (selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY == 0
+        && selection & sys::OSSL_KEYMGMT_SELECT_PUBLIC_KEY != 0)
+        .into()
+}
 
 /// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the PEM-URI encoder: private keys only.
 unsafe extern "C" fn enc_pem_uri_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {

@@ -327,27 +327,11 @@ macro_rules! pem_uri_decoder {
 
 static DECODER_ALGORITHMS: Table<OSSL_ALGORITHM, 7> = Table([
     pem_uri_decoder!(c"DER", PEM_TO_DER_PROPERTIES, decoder::PEM_TO_DER),
-    pem_uri_decoder!(
-        c"RSA:rsaEncryption:1.2.840.113549.1.1.1",
-        KEY_DECODER_PROPERTIES,
-        decoder::RSA
-    ),
-    pem_uri_decoder!(
-        c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
-        KEY_DECODER_PROPERTIES,
-        decoder::RSA_PSS
-    ),
-    pem_uri_decoder!(
-        c"EC:id-ecPublicKey:1.2.840.10045.2.1",
-        KEY_DECODER_PROPERTIES,
-        decoder::EC
-    ),
-    pem_uri_decoder!(
-        c"ED25519:1.3.101.112",
-        KEY_DECODER_PROPERTIES,
-        decoder::ED25519
-    ),
-    pem_uri_decoder!(c"ED448:1.3.101.113", KEY_DECODER_PROPERTIES, decoder::ED448),
+    pem_uri_decoder!(RSA_NAMES, KEY_DECODER_PROPERTIES, decoder::RSA),
+    pem_uri_decoder!(RSA_PSS_NAMES, KEY_DECODER_PROPERTIES, decoder::RSA_PSS),
+    pem_uri_decoder!(EC_NAMES, KEY_DECODER_PROPERTIES, decoder::EC),
+    pem_uri_decoder!(ED25519_NAMES, KEY_DECODER_PROPERTIES, decoder::ED25519),
+    pem_uri_decoder!(ED448_NAMES, KEY_DECODER_PROPERTIES, decoder::ED448),
     ALGORITHM_END,
 ]);
 
@@ -367,19 +351,54 @@ macro_rules! pem_uri_encoder {
     };
 }
 
-/// Text encoders and PEM-URI encoders (the latter refuse with a clear message unless
-/// `pkcs11-module-encode-provider-uri-to-pem = true`).
-static ENCODER_ALGORITHMS: Table<OSSL_ALGORITHM, 11> = Table([
-    text_encoder!(c"RSA:rsaEncryption:1.2.840.113549.1.1.1"),
-    text_encoder!(c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"),
-    text_encoder!(c"EC:id-ecPublicKey:1.2.840.10045.2.1"),
-    text_encoder!(c"ED25519:1.3.101.112"),
-    text_encoder!(c"ED448:1.3.101.113"),
-    pem_uri_encoder!(c"RSA:rsaEncryption:1.2.840.113549.1.1.1"),
-    pem_uri_encoder!(c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"),
-    pem_uri_encoder!(c"EC:id-ecPublicKey:1.2.840.10045.2.1"),
-    pem_uri_encoder!(c"ED25519:1.3.101.112"),
-    pem_uri_encoder!(c"ED448:1.3.101.113"),
+/// Property strings of the SubjectPublicKeyInfo encoders (what `openssl pkey -pubout` and
+/// `i2d_PUBKEY` ask for).
+const SPKI_DER_PROPERTIES: &std::ffi::CStr =
+    c"provider=pkcs11,output=der,structure=SubjectPublicKeyInfo";
+const SPKI_PEM_PROPERTIES: &std::ffi::CStr =
+    c"provider=pkcs11,output=pem,structure=SubjectPublicKeyInfo";
+
+/// Builds one SubjectPublicKeyInfo encoder `OSSL_ALGORITHM` entry.
+macro_rules! public_key_encoder {
+    ($names:expr, $properties:expr, $table:expr) => {
+        OSSL_ALGORITHM {
+            algorithm_names: $names.as_ptr(),
+            property_definition: $properties.as_ptr(),
+            implementation: $table.as_ptr(),
+            algorithm_description: c"PKCS#11 public key to SubjectPublicKeyInfo".as_ptr(),
+        }
+    };
+}
+
+const RSA_NAMES: &std::ffi::CStr = c"RSA:rsaEncryption:1.2.840.113549.1.1.1";
+const RSA_PSS_NAMES: &std::ffi::CStr = c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10";
+const EC_NAMES: &std::ffi::CStr = c"EC:id-ecPublicKey:1.2.840.10045.2.1";
+const ED25519_NAMES: &std::ffi::CStr = c"ED25519:1.3.101.112";
+const ED448_NAMES: &std::ffi::CStr = c"ED448:1.3.101.113";
+
+/// Text encoders, PEM-URI encoders (they refuse with a clear message unless
+/// `pkcs11-module-encode-provider-uri-to-pem = true`) and SubjectPublicKeyInfo encoders.
+static ENCODER_ALGORITHMS: Table<OSSL_ALGORITHM, 21> = Table([
+    text_encoder!(RSA_NAMES),
+    text_encoder!(RSA_PSS_NAMES),
+    text_encoder!(EC_NAMES),
+    text_encoder!(ED25519_NAMES),
+    text_encoder!(ED448_NAMES),
+    pem_uri_encoder!(RSA_NAMES),
+    pem_uri_encoder!(RSA_PSS_NAMES),
+    pem_uri_encoder!(EC_NAMES),
+    pem_uri_encoder!(ED25519_NAMES),
+    pem_uri_encoder!(ED448_NAMES),
+    public_key_encoder!(RSA_NAMES, SPKI_DER_PROPERTIES, encoder::PUBLIC_KEY_DER),
+    public_key_encoder!(RSA_PSS_NAMES, SPKI_DER_PROPERTIES, encoder::PUBLIC_KEY_DER),
+    public_key_encoder!(EC_NAMES, SPKI_DER_PROPERTIES, encoder::PUBLIC_KEY_DER),
+    public_key_encoder!(ED25519_NAMES, SPKI_DER_PROPERTIES, encoder::PUBLIC_KEY_DER),
+    public_key_encoder!(ED448_NAMES, SPKI_DER_PROPERTIES, encoder::PUBLIC_KEY_DER),
+    public_key_encoder!(RSA_NAMES, SPKI_PEM_PROPERTIES, encoder::PUBLIC_KEY_PEM),
+    public_key_encoder!(RSA_PSS_NAMES, SPKI_PEM_PROPERTIES, encoder::PUBLIC_KEY_PEM),
+    public_key_encoder!(EC_NAMES, SPKI_PEM_PROPERTIES, encoder::PUBLIC_KEY_PEM),
+    public_key_encoder!(ED25519_NAMES, SPKI_PEM_PROPERTIES, encoder::PUBLIC_KEY_PEM),
+    public_key_encoder!(ED448_NAMES, SPKI_PEM_PROPERTIES, encoder::PUBLIC_KEY_PEM),
     ALGORITHM_END,
 ]);
 
