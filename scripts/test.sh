@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's full check (the README's second command, and what CI runs through .ci/run):
 # Debian packages, formatting, lints, debug and release builds, unit and integration tests,
-# scripts/valgrind.sh (memcheck over signing, store listing and TLS through the provider), and
+# a short fuzz run of the URI and PEM-URI parsers (a new seed each time; the full 10 million
+# input run is `cargo run --release --example fuzz`), scripts/valgrind.sh (memcheck over
+# signing, store listing and TLS through the provider), and
 # finally scripts/demo.sh, so that the README's first command is proven on every run.
 #
 # The demo adds a few seconds on top of the release build this script makes anyway; set
@@ -70,6 +72,9 @@ cargo build --release --locked
 
 step "cargo test --locked"
 cargo test --locked 2>&1 | tee -a "$run_log"
+
+step "fuzz smoke run (cargo run --release --example fuzz -- 1000000)"
+cargo run --locked --release --example fuzz -- 1000000 "$(date +%s)" 2>&1 | tail -n 1
 
 step "scripts/valgrind.sh"
 bash scripts/valgrind.sh 2>&1 | tee -a "$run_log"

@@ -378,19 +378,19 @@ fn allow_export(value: &str) -> Result<bool, ConfigError> {
 fn token_pin(value: String) -> Result<Zeroizing<String>, ConfigError> {
     let value = Zeroizing::new(value);
     match value.strip_prefix(PIN_FILE_PREFIX) {
-        Some(path) => read_pin_file(path),
+        Some(path) => read_pin_file(path).map_err(|problem| ConfigError::new(TOKEN_PIN, problem)),
         None => Ok(value),
     }
 }
 
 /// Returns the first line of the PIN file, without its `\n` or `\r\n`.
-pub(crate) fn read_pin_file(path: &str) -> Result<Zeroizing<String>, ConfigError> {
-    let error = |problem: String| ConfigError::new(TOKEN_PIN, problem);
+///
+/// The error is the problem alone; the caller says which setting named the file.
+pub(crate) fn read_pin_file(path: &str) -> Result<Zeroizing<String>, String> {
     if path.is_empty() {
-        return Err(error("'file:' must be followed by a path".to_owned()));
+        return Err("'file:' must be followed by a path".to_owned());
     }
-    let mut file =
-        File::open(path).map_err(|e| error(format!("cannot open PIN file '{path}': {e}")))?;
+    let mut file = File::open(path).map_err(|e| format!("cannot open PIN file '{path}': {e}"))?;
 
     // Read only up to the first newline, into a buffer that never grows (see PIN_FILE_MAX_LINE).
     let mut buffer = Zeroizing::new(vec![0u8; PIN_FILE_MAX_LINE]);
@@ -407,14 +407,14 @@ pub(crate) fn read_pin_file(path: &str) -> Result<Zeroizing<String>, ConfigError
                 }
                 filled += count;
                 if filled == buffer.len() {
-                    return Err(error(format!(
+                    return Err(format!(
                         "first line of PIN file '{path}' is longer than \
                          {PIN_FILE_MAX_LINE} bytes"
-                    )));
+                    ));
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(error(format!("cannot read PIN file '{path}': {e}"))),
+            Err(e) => return Err(format!("cannot read PIN file '{path}': {e}")),
         }
     };
 
@@ -423,13 +423,11 @@ pub(crate) fn read_pin_file(path: &str) -> Result<Zeroizing<String>, ConfigError
         line = stripped;
     }
     if line.is_empty() {
-        return Err(error(format!(
-            "PIN file '{path}' has no PIN on its first line"
-        )));
+        return Err(format!("PIN file '{path}' has no PIN on its first line"));
     }
     // The UTF-8 error is not shown: its byte offset would say something about the PIN.
-    let pin = std::str::from_utf8(line)
-        .map_err(|_| error(format!("PIN file '{path}' is not valid UTF-8")))?;
+    let pin =
+        std::str::from_utf8(line).map_err(|_| format!("PIN file '{path}' is not valid UTF-8"))?;
     Ok(Zeroizing::new(pin.to_owned()))
 }
 

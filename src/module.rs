@@ -75,8 +75,13 @@ impl Module {
             // Another user in this process (e.g. a second provider instance) initialised it.
             Err(cryptoki::error::Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(e) => {
+                let with_args = if config.init_args.is_some() {
+                    " with pkcs11-module-init-args (does the module take that string?)"
+                } else {
+                    ""
+                };
                 let err = Error::from(e);
-                return Err(err.context(format!("initialising PKCS#11 module '{path}'")));
+                return Err(err.context(format!("initialising PKCS#11 module '{path}'{with_args}")));
             }
         }
         drop(init_args);

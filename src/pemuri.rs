@@ -13,6 +13,11 @@ pub(crate) const DESCRIPTION: &str = "PKCS#11 Provider URI v1.0";
 const BEGIN: &str = "-----BEGIN PKCS#11 PROVIDER URI-----";
 const END: &str = "-----END PKCS#11 PROVIDER URI-----";
 
+/// Whether `text` has a PEM-URI block's BEGIN line.
+pub(crate) fn has_begin_line(text: &[u8]) -> bool {
+    text.windows(BEGIN.len()).any(|w| w == BEGIN.as_bytes())
+}
+
 /// Whether `line` is a PEM-URI block's END line (with or without its line break).
 pub(crate) fn is_end_line(line: &[u8]) -> bool {
     line.trim_ascii_end() == END.as_bytes()

@@ -16,6 +16,9 @@ use crate::module::Module;
 /// One loaded instance of the provider.
 pub(crate) struct ProvCtx {
     pub(crate) config: Config,
+    /// Why the provider's openssl.cnf section could not be used; every use of a token then
+    /// fails with it (the defaults in `config` are never used to reach a token).
+    config_error: Option<String>,
     pub(crate) core: CoreHandle,
     libctx: Option<LibCtx>,
     module: Mutex<Option<Arc<Module>>>,
@@ -23,9 +26,15 @@ pub(crate) struct ProvCtx {
 }
 
 impl ProvCtx {
-    pub(crate) fn new(core: CoreHandle, config: Config, libctx: Option<LibCtx>) -> Result<ProvCtx> {
+    pub(crate) fn new(
+        core: CoreHandle,
+        config: Config,
+        config_error: Option<String>,
+        libctx: Option<LibCtx>,
+    ) -> Result<ProvCtx> {
         let ctx = ProvCtx {
             config,
+            config_error,
             core,
             libctx,
             module: Mutex::new(None),
@@ -40,6 +49,9 @@ impl ProvCtx {
     /// The PKCS#11 module, loaded and initialised on first use. A failed load is retried on the
     /// next use (the error is reported each time).
     pub(crate) fn module(&self) -> Result<Arc<Module>> {
+        if let Some(problem) = &self.config_error {
+            return Err(Error::Config(problem.clone()));
+        }
         let mut slot = self
             .module
             .lock()

@@ -276,7 +276,19 @@ impl SignCtx {
                 }
                 None => key.sign(&self.prov, &Mechanism::RsaPkcs, tbs),
             },
-            Padding::None => key.sign(&self.prov, &Mechanism::RsaX509, tbs),
+            Padding::None => {
+                // Raw RSA takes exactly one modulus-sized block (as OpenSSL's own RSA does);
+                // tokens would silently left-pad a shorter one.
+                let size = key.max_signature_size();
+                if tbs.len() != size {
+                    return Err(Error::BadParam(format!(
+                        "RSA without padding signs exactly {size} bytes (the modulus size), \
+                         not {}",
+                        tbs.len()
+                    )));
+                }
+                key.sign(&self.prov, &Mechanism::RsaX509, tbs)
+            }
             Padding::Pss => {
                 let digest = self
                     .digest

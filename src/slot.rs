@@ -139,6 +139,13 @@ impl Slot {
     ) -> Result<Slot> {
         let slot_info = pkcs11.get_slot_info(id)?;
         let token = pkcs11.get_token_info(id)?;
+        // An uninitialised token (SoftHSM2 always offers one more) has no objects and refuses
+        // sessions with CKR_TOKEN_NOT_RECOGNIZED: not a place to look for keys.
+        if !token.token_initialized() {
+            return Err(Error::NotFound(format!(
+                "the token in slot {id} is not initialised"
+            )));
+        }
         let identity = TokenIdentity {
             label: token.label().trim_end().to_string(),
             manufacturer: token.manufacturer_id().trim_end().to_string(),
@@ -278,6 +285,14 @@ impl Slot {
             LoginBehavior::Always => !self.is_logged_in(),
             LoginBehavior::Auto => want_private && self.login_required && !self.is_logged_in(),
         }
+    }
+
+    /// True when the token hides its private objects until a login that this provider was told
+    /// not to make (`pkcs11-module-login-behavior = never`) and nobody else made.
+    pub(crate) fn private_objects_hidden(&self) -> bool {
+        self.settings.login_behavior == LoginBehavior::Never
+            && self.login_required
+            && !self.is_logged_in()
     }
 
     /// Logs the user in unless already logged in.

@@ -224,6 +224,16 @@ impl StoreCtx {
         }
         let names_object = self.uri.object.is_some() || self.uri.id.is_some();
         if found.is_empty() && !self.uri.is_token_only() {
+            if filter.private_keys {
+                if let Some(slot) = slots.iter().find(|s| s.private_objects_hidden()) {
+                    return Err(Error::LoginRequired(format!(
+                        "no private key of {} is visible: token '{}' is not logged in, because \
+                         pkcs11-module-login-behavior = never",
+                        self.text,
+                        slot.label()
+                    )));
+                }
+            }
             if filter.private_keys && !filter.public_keys {
                 // Say so when the URI names only a public key or certificate: the user most
                 // likely wrote the wrong type or object.

@@ -161,9 +161,28 @@ pub(crate) fn config_values(handle: CoreHandle, keys: &[&str]) -> Result<HashMap
 
 /// Raises `err` on the OpenSSL error stack, attributed to the entry point `func`, and logs it.
 /// Never panics.
+/// Longest error text put on OpenSSL's error stack: OpenSSL 3.0 formats error data into a
+/// 1 KiB buffer and drops the text entirely when it does not fit, which long URIs (a label of
+/// many kilobytes) would cause.
+const MAX_ERROR_TEXT: usize = 700;
+
+/// `message` cut to [`MAX_ERROR_TEXT`] bytes at a character boundary, marked with "...".
+fn shortened(mut message: String) -> String {
+    if message.len() > MAX_ERROR_TEXT {
+        let mut end = MAX_ERROR_TEXT;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
+}
+
 pub(crate) fn raise_error(err: &Error, func: &str) {
     let message = err.to_string();
     log::error!("{func}: {message}");
+    let message = shortened(message);
     let reason = err.reason();
     let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
     let func_c = CString::new(func.replace('\0', " ")).unwrap_or_default();
@@ -205,5 +224,19 @@ pub(crate) fn raise_error(err: &Error, func: &str) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        assert_eq!(shortened("short".to_owned()), "short");
+        let long = "é".repeat(MAX_ERROR_TEXT);
+        let cut = shortened(long);
+        assert!(cut.len() <= MAX_ERROR_TEXT + 3);
+        assert!(cut.ends_with("..."));
     }
 }

@@ -391,6 +391,32 @@ impl CoreBio {
         limit: usize,
         last: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.each_line(libctx, |line| {
+            out.extend_from_slice(line);
+            out.len() < limit && !last(line)
+        })?;
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Reads and drops whole lines up to and including one for which `last` holds, or to the
+    /// end of input (to get past a block too long to keep).
+    pub(crate) fn skip_lines(
+        &self,
+        libctx: Option<&LibCtx>,
+        last: impl Fn(&[u8]) -> bool,
+    ) -> Result<()> {
+        self.each_line(libctx, |line| !last(line))
+    }
+
+    /// Calls `more` with each line (pieces of at most 1 KiB for longer lines) until it returns
+    /// false or the input ends.
+    fn each_line(
+        &self,
+        libctx: Option<&LibCtx>,
+        mut more: impl FnMut(&[u8]) -> bool,
+    ) -> Result<()> {
         const LINE: usize = 1024;
         let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
         // SAFETY: ctx was made from the core's dispatch table; self.0 is a live core BIO.
@@ -398,27 +424,21 @@ impl CoreBio {
         if bio.is_null() {
             return Err(Error::Openssl("BIO_new_from_core_bio"));
         }
-        let mut out = Vec::new();
         let mut line = [0u8; LINE];
-        while out.len() < limit {
-            let room = (limit - out.len() + 1).min(LINE);
-            // 2 <= room <= LINE, so it fits a c_int.
-            let size = c_int::try_from(room).unwrap_or(0);
-            // SAFETY: bio is live; line has `room` writable bytes; BIO_gets writes at most
-            // size - 1 bytes and a terminating NUL.
-            let n = unsafe { sys::BIO_gets(bio, line.as_mut_ptr().cast(), size) };
+        loop {
+            // SAFETY: bio is live; line has LINE writable bytes; BIO_gets writes at most
+            // LINE - 1 bytes and a terminating NUL.
+            let n = unsafe { sys::BIO_gets(bio, line.as_mut_ptr().cast(), LINE as c_int) };
             let Ok(n @ 1..) = usize::try_from(n) else {
                 break;
             };
-            let got = &line[..n.min(room - 1)];
-            out.extend_from_slice(got);
-            if last(got) {
+            if !more(&line[..n.min(LINE - 1)]) {
                 break;
             }
         }
         // SAFETY: bio is ours; freeing it does not close the core BIO.
         unsafe { sys::BIO_free(bio) };
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -101,15 +101,21 @@ unsafe extern "C" fn pem_decode(
             return Err(Error::NullArg("input BIO"));
         }
         // SAFETY: cin is the non-NULL core BIO OpenSSL passed, live during this call.
-        let text = unsafe { CoreBio::new(cin) }.read_lines(
-            prov.libctx(),
-            READ_LIMIT,
-            crate::pemuri::is_end_line,
-        )?;
+        let bio = unsafe { CoreBio::new(cin) };
+        let text = bio.read_lines(prov.libctx(), READ_LIMIT, crate::pemuri::is_end_line)?;
         let want_private = selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
         let mut prompt = |info: &str| super::ask_pin(pw_cb, pw_cbarg, info);
-        let Some(der) = crate::decoder::pem_to_der(prov, &text, want_private, Some(&mut prompt))?
-        else {
+        if text.len() >= READ_LIMIT && crate::pemuri::has_begin_line(&text) {
+            // Read past the rest of the block, so the error below is the last word on this
+            // input (OpenSSL's file: store drops it if the input does not end here).
+            bio.skip_lines(prov.libctx(), crate::pemuri::is_end_line)?;
+            return Err(Error::Uri(format!(
+                "PKCS#11 PROVIDER URI PEM block longer than {} KiB",
+                READ_LIMIT / 1024
+            )));
+        }
+        let decoded = crate::decoder::pem_to_der(prov, &text, want_private, Some(&mut prompt));
+        let Some(der) = decoded? else {
             return Ok(1);
         };
         let mut params = ParamBuilder::new();

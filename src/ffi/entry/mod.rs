@@ -85,11 +85,19 @@ pub unsafe extern "C" fn OSSL_provider_init(
         let core_handle = unsafe { core::register(handle, in_) };
         let result = (|| {
             let values = core::config_values(core_handle, Config::KEYS)?;
-            let config = Config::from_lookup(
+            // A bad setting does not stop the provider from loading: OpenSSL 3.0 throws away
+            // the errors of a provider that fails to load from openssl.cnf and reports only
+            // "unregistered scheme" later. Loaded, it names the setting on every use instead.
+            let (config, config_error) = match Config::from_lookup(
                 |key| values.get(key).cloned(),
                 |var| std::env::var(var).ok(),
-            )
-            .map_err(|e| Error::Config(e.to_string()))?;
+            ) {
+                Ok(config) => (config, None),
+                Err(e) => {
+                    log::error!("configuration: {e}");
+                    (Config::default(), Some(e.to_string()))
+                }
+            };
             // SAFETY: same arguments as OSSL_provider_init received.
             let libctx = match unsafe { LibCtx::new_child(handle, in_) } {
                 Ok(ctx) => Some(ctx),
@@ -98,7 +106,7 @@ pub unsafe extern "C" fn OSSL_provider_init(
                     None
                 }
             };
-            ProvCtx::new(core_handle, config, libctx)
+            ProvCtx::new(core_handle, config, config_error, libctx)
         })();
         match result {
             Ok(ctx) => {
