@@ -17,6 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::common::pemfile::{PEM_URI_DESCRIPTION, PEM_URI_LABEL, der_element, pem, pem_uri_der};
 use crate::common::{Fixture, KeyType, Ran};
 
 /// How a case must end.
@@ -881,66 +882,9 @@ const NON_PKCS11_LIBRARIES: &[&str] = &[
     "/lib64/libz.so.1",
 ];
 
-/// DER element with any length.
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in data.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            text.push(if i <= chunk.len() {
-                char::from(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    text
-}
-
 const PEM_BEGIN: &str = "-----BEGIN PKCS#11 PROVIDER URI-----";
 const PEM_END: &str = "-----END PKCS#11 PROVIDER URI-----";
 
-/// A PEM-URI block around `der_body`, base64 in 64-character lines.
-fn pem_block(der_body: &[u8]) -> String {
-    let text = base64(der_body);
-    let mut out = format!("{PEM_BEGIN}\n");
-    for line in text.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str(PEM_END);
-    out.push('\n');
-    out
-}
-
-/// The DER body `SEQUENCE { VisibleString description, UTF8String uri }`.
-fn pem_uri_body(description: &str, uri: &str) -> Vec<u8> {
-    let mut body = der(0x1a, description.as_bytes());
-    body.extend(der(0x0c, uri.as_bytes()));
-    der(0x30, &body)
-}
-
-const DESCRIPTION: &str = "PKCS#11 Provider URI v1.0";
 /// A PEM-URI block larger than the decoder reads.
 const TOO_BIG_FILE: &[&str] = &["64 kib", "too large", "too long", "longer than"];
 /// Words of src/pemuri.rs's messages for a garbled block.
@@ -963,24 +907,24 @@ fn broken_pem_uri_files() {
     let hash = fx.write_file("hash32.bin", [0x5a; 32]);
     let signature = fx.file("out.sig");
     let uri = fx.private_key_uri("ec");
-    let good = pem_block(&pem_uri_body(DESCRIPTION, &uri));
+    let good = pem(PEM_URI_LABEL, &pem_uri_der(PEM_URI_DESCRIPTION, &uri));
     let lines: Vec<&str> = good.lines().collect();
     let body_line = lines[1];
     let huge_uri = format!("pkcs11:object={}", "a".repeat(1024 * 1024));
     let big_uri = format!("pkcs11:object={}", "a".repeat(100 * 1024));
-    let mut trailing_element = pem_uri_body(DESCRIPTION, &uri);
+    let mut trailing_element = pem_uri_der(PEM_URI_DESCRIPTION, &uri);
     trailing_element.extend([0x05, 0x00]);
     let mut inner_trailing = {
-        let mut body = der(0x1a, DESCRIPTION.as_bytes());
-        body.extend(der(0x0c, uri.as_bytes()));
-        body.extend(der(0x02, &[1]));
+        let mut body = der_element(0x1a, PEM_URI_DESCRIPTION.as_bytes());
+        body.extend(der_element(0x0c, uri.as_bytes()));
+        body.extend(der_element(0x02, &[1]));
         body
     };
-    inner_trailing = der(0x30, &inner_trailing);
+    inner_trailing = der_element(0x30, &inner_trailing);
     let utf8_description = {
-        let mut body = der(0x0c, DESCRIPTION.as_bytes());
-        body.extend(der(0x0c, uri.as_bytes()));
-        der(0x30, &body)
+        let mut body = der_element(0x0c, PEM_URI_DESCRIPTION.as_bytes());
+        body.extend(der_element(0x0c, uri.as_bytes()));
+        der_element(0x30, &body)
     };
 
     // (name, file contents, expectation).
@@ -1011,53 +955,65 @@ fn broken_pem_uri_files() {
         ),
         (
             "wrong description v9.9",
-            pem_block(&pem_uri_body("PKCS#11 Provider URI v9.9", &uri)),
+            pem(
+                PEM_URI_LABEL,
+                &pem_uri_der("PKCS#11 Provider URI v9.9", &uri),
+            ),
             Expect::Provider(GARBLED),
         ),
         (
             "unrelated description",
-            pem_block(&pem_uri_body("Hello", &uri)),
+            pem(PEM_URI_LABEL, &pem_uri_der("Hello", &uri)),
             Expect::Provider(GARBLED),
         ),
         (
             "description as UTF8String",
-            pem_block(&utf8_description),
+            pem(PEM_URI_LABEL, &utf8_description),
             Expect::Provider(GARBLED),
         ),
         (
             "file: URI inside",
-            pem_block(&pem_uri_body(DESCRIPTION, "file:/etc/passwd")),
+            pem(
+                PEM_URI_LABEL,
+                &pem_uri_der(PEM_URI_DESCRIPTION, "file:/etc/passwd"),
+            ),
             Expect::Provider(GARBLED),
         ),
         (
             "empty URI",
-            pem_block(&pem_uri_body(DESCRIPTION, "")),
+            pem(PEM_URI_LABEL, &pem_uri_der(PEM_URI_DESCRIPTION, "")),
             Expect::Provider(GARBLED),
         ),
         (
             "URI with a bad escape",
-            pem_block(&pem_uri_body(DESCRIPTION, "pkcs11:object=%zz")),
+            pem(
+                PEM_URI_LABEL,
+                &pem_uri_der(PEM_URI_DESCRIPTION, "pkcs11:object=%zz"),
+            ),
             Expect::Provider(PERCENT),
         ),
         (
             "URI naming no object",
-            pem_block(&pem_uri_body(DESCRIPTION, &fx.private_key_uri("nope"))),
+            pem(
+                PEM_URI_LABEL,
+                &pem_uri_der(PEM_URI_DESCRIPTION, &fx.private_key_uri("nope")),
+            ),
             Expect::Provider(NO_OBJECT),
         ),
         (
             "100 KB URI",
-            pem_block(&pem_uri_body(DESCRIPTION, &big_uri)),
+            pem(PEM_URI_LABEL, &pem_uri_der(PEM_URI_DESCRIPTION, &big_uri)),
             // The decoder reads at most 64 KiB (READ_LIMIT in src/ffi/entry/decoder.rs).
             Expect::Provider(TOO_BIG_FILE),
         ),
         (
             "element after the SEQUENCE",
-            pem_block(&trailing_element),
+            pem(PEM_URI_LABEL, &trailing_element),
             Expect::Provider(GARBLED),
         ),
         (
             "third element in the SEQUENCE",
-            pem_block(&inner_trailing),
+            pem(PEM_URI_LABEL, &inner_trailing),
             Expect::Provider(GARBLED),
         ),
         // Two blocks: OpenSSL's PEM reader takes the first, as for any key file.
@@ -1065,7 +1021,10 @@ fn broken_pem_uri_files() {
             "two blocks, good first",
             format!(
                 "{good}{}",
-                pem_block(&pem_uri_body(DESCRIPTION, "pkcs11:object=%zz"))
+                pem(
+                    PEM_URI_LABEL,
+                    &pem_uri_der(PEM_URI_DESCRIPTION, "pkcs11:object=%zz")
+                )
             ),
             Expect::Success,
         ),
@@ -1074,7 +1033,7 @@ fn broken_pem_uri_files() {
     // loaded), so it runs once, through `pkey` only.
     let megabyte_file = fx.write_file(
         "megabyte.pem",
-        pem_block(&pem_uri_body(DESCRIPTION, &huge_uri)),
+        pem(PEM_URI_LABEL, &pem_uri_der(PEM_URI_DESCRIPTION, &huge_uri)),
     );
     let mut cases = vec![Case::new(
         "pkey: 1 MB URI",

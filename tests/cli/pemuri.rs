@@ -6,41 +6,10 @@
 
 use std::fs;
 
+use crate::common::pemfile::pem_uri_file_with;
 use crate::common::{Fixture, KeyType, SignatureCheck};
 
 const BEGIN: &str = "-----BEGIN PKCS#11 PROVIDER URI-----";
-
-/// DER `SEQUENCE { VisibleString description, UTF8String uri }` as PEM, built without the
-/// provider.
-fn pem_uri_file(description: &str, uri: &str) -> String {
-    fn element(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        if content.len() < 0x80 {
-            out.push(content.len() as u8);
-        } else {
-            out.extend([0x82, (content.len() >> 8) as u8, content.len() as u8]);
-        }
-        out.extend_from_slice(content);
-        out
-    }
-    let mut body = element(0x1a, description.as_bytes());
-    body.extend(element(0x0c, uri.as_bytes()));
-    let der = element(0x30, &body);
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in der.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            text.push(if i <= chunk.len() {
-                char::from(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    format!("{BEGIN}\n{text}\n-----END PKCS#11 PROVIDER URI-----\n")
-}
 
 /// Signs with `key_file` through `pem_read_sign` and checks the signature with key 01's public
 /// key read by pkcs11-tool.
@@ -93,7 +62,10 @@ fn independently_made_files_load_for_rsa_and_ed25519() {
         let fx = Fixture::new(name);
         fx.generate_key(key_type, "01", "key");
         let uri = fx.private_key_uri("key");
-        let key_file = fx.write_file("key.pem", pem_uri_file("PKCS#11 Provider URI v1.0", &uri));
+        let key_file = fx.write_file(
+            "key.pem",
+            pem_uri_file_with("PKCS#11 Provider URI v1.0", &uri),
+        );
         assert_program_signs(&fx, &key_file, digest);
     }
 }
@@ -105,11 +77,11 @@ fn broken_files_and_wrong_objects_fail_clearly() {
     let program = fx.compile_program("pem_read_sign");
     let message = fx.message("message.txt");
     let signature = fx.file("message.sig");
-    let good = pem_uri_file("PKCS#11 Provider URI v1.0", &fx.private_key_uri("key"));
+    let good = pem_uri_file_with("PKCS#11 Provider URI v1.0", &fx.private_key_uri("key"));
     let cases = [
         (
             "missing.pem",
-            pem_uri_file(
+            pem_uri_file_with(
                 "PKCS#11 Provider URI v1.0",
                 &fx.uri("object=nope;type=private"),
             ),
@@ -117,7 +89,7 @@ fn broken_files_and_wrong_objects_fail_clearly() {
         ),
         (
             "public.pem",
-            pem_uri_file(
+            pem_uri_file_with(
                 "PKCS#11 Provider URI v1.0",
                 &fx.uri("object=key;type=public"),
             ),
@@ -130,12 +102,12 @@ fn broken_files_and_wrong_objects_fail_clearly() {
         ),
         (
             "wrong-description.pem",
-            pem_uri_file("Some Other Thing v1.0", &fx.private_key_uri("key")),
+            pem_uri_file_with("Some Other Thing v1.0", &fx.private_key_uri("key")),
             "unknown description",
         ),
         (
             "bad-uri.pem",
-            pem_uri_file("PKCS#11 Provider URI v1.0", "pkcs11:object=%zz"),
+            pem_uri_file_with("PKCS#11 Provider URI v1.0", "pkcs11:object=%zz"),
             "bad percent-escape",
         ),
     ];

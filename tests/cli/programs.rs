@@ -22,7 +22,6 @@
 //! when its guard drops. A missing program fails the test with an install hint, never skips it.
 
 use std::env;
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
@@ -31,12 +30,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::pemfile::{
+    PEM_URI_DESCRIPTION, PEM_URI_LABEL, TAG_SEQUENCE, base64, der_element, pem, pem_uri_der,
+    pem_uri_file,
+};
 use crate::common::{Fixture, KeyType, Ran, run_command};
 
-/// PEM label of a PEM-URI key file.
-const PEM_URI_LABEL: &str = "PKCS#11 PROVIDER URI";
-/// The description both providers write into the DER (DESIGN.md).
-const PEM_URI_DESCRIPTION: &str = "PKCS#11 Provider URI v1.0";
 /// How long a server may take to listen, or to fail.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a server gets to exit after SIGTERM before SIGKILL.
@@ -95,76 +94,6 @@ server.socket = context.wrap_socket(server.socket, server_side=True)
 print("listening on port", server.server_address[1], flush=True)
 server.serve_forever()
 "#;
-
-// ---------------------------------------------------------------------------------------------
-// PEM-URI files, written without the provider
-// ---------------------------------------------------------------------------------------------
-
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_VISIBLE_STRING: u8 = 0x1a;
-const TAG_UTF8_STRING: u8 = 0x0c;
-
-/// One DER element (X.690: definite length, short form below 128, else minimal long form).
-fn der_element(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let significant: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
-        out.push(0x80 | significant.len() as u8);
-        out.extend(significant);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// `SEQUENCE { desc VisibleString, uri UTF8String }`.
-fn pem_uri_der(description: &str, uri: &str) -> Vec<u8> {
-    let mut body = der_element(TAG_VISIBLE_STRING, description.as_bytes());
-    body.extend(der_element(TAG_UTF8_STRING, uri.as_bytes()));
-    der_element(TAG_SEQUENCE, &body)
-}
-
-/// RFC 4648 base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let group = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(
-                    ALPHABET[(group >> (18 - 6 * i) & 0x3f) as usize],
-                ));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// RFC 7468 PEM: base64 in 64-character lines between BEGIN and END lines.
-fn pem(label: &str, der: &[u8]) -> String {
-    let encoded = base64(der);
-    let mut text = format!("-----BEGIN {label}-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        text.push_str(&String::from_utf8_lossy(line));
-        text.push('\n');
-    }
-    let _ = writeln!(text, "-----END {label}-----");
-    text
-}
-
-/// A PEM-URI key file naming `uri`, with the standard description.
-fn pem_uri_file(uri: &str) -> String {
-    pem(PEM_URI_LABEL, &pem_uri_der(PEM_URI_DESCRIPTION, uri))
-}
 
 // ---------------------------------------------------------------------------------------------
 // Programs, environments, certificates
@@ -1111,34 +1040,6 @@ fn bad_key_file_names_public_key() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// The encoder itself
-// ---------------------------------------------------------------------------------------------
-
-#[test]
-fn base64_rfc4648_vectors() {
-    let vectors = [
-        ("", ""),
-        ("f", "Zg=="),
-        ("fo", "Zm8="),
-        ("foo", "Zm9v"),
-        ("foob", "Zm9vYg=="),
-        ("fooba", "Zm9vYmE="),
-        ("foobar", "Zm9vYmFy"),
-    ];
-    for (input, expected) in vectors {
-        assert_eq!(base64(input.as_bytes()), expected, "base64({input:?})");
-    }
-}
-
-#[test]
-fn der_lengths_short_and_long_form() {
-    assert_eq!(der_element(0x04, &[]), [0x04, 0x00]);
-    assert_eq!(der_element(0x04, &[7; 127])[..2], [0x04, 0x7f]);
-    assert_eq!(der_element(0x04, &[7; 128])[..3], [0x04, 0x81, 0x80]);
-    assert_eq!(der_element(0x04, &[7; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
-}
-
 /// `openssl asn1parse` (no provider) reads our file as SEQUENCE { VISIBLESTRING, UTF8STRING }
 /// with the expected values, for a short URI and one longer than 255 bytes.
 #[test]
@@ -1211,4 +1112,28 @@ fn readme_shows_the_tested_configurations() {
         }
     }
     assert!(missing.is_empty(), "README.md lacks: {missing:#?}");
+}
+
+#[test]
+fn base64_rfc4648_vectors() {
+    let vectors = [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ];
+    for (input, expected) in vectors {
+        assert_eq!(base64(input.as_bytes()), expected, "base64({input:?})");
+    }
+}
+
+#[test]
+fn der_lengths_short_and_long_form() {
+    assert_eq!(der_element(0x04, &[]), [0x04, 0x00]);
+    assert_eq!(der_element(0x04, &[7; 127])[..2], [0x04, 0x7f]);
+    assert_eq!(der_element(0x04, &[7; 128])[..3], [0x04, 0x81, 0x80]);
+    assert_eq!(der_element(0x04, &[7; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
 }

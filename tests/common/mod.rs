@@ -7,6 +7,7 @@
 //! never through the test process's environment, so tests run in parallel. Every run is recorded
 //! (`Ran`); a failed check prints the command line, its stderr and the provider debug log.
 
+pub(crate) mod pemfile;
 pub(crate) mod softhsm;
 
 use std::env;

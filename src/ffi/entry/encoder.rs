@@ -11,89 +11,15 @@ use crate::ffi::handle;
 use crate::ffi::sys::{self, OSSL_CORE_BIO, OSSL_DISPATCH, OSSL_PARAM};
 use crate::keymgmt::KeyData;
 
-pub(crate) static TEXT: [OSSL_DISPATCH; 5] = [
-    dispatch!(
-        OSSL_FUNC_ENCODER_NEWCTX,
-        OSSL_FUNC_encoder_newctx_fn,
-        enc_text_newctx
-    ),
-    dispatch!(
-        OSSL_FUNC_ENCODER_FREECTX,
-        OSSL_FUNC_encoder_freectx_fn,
-        enc_freectx
-    ),
-    dispatch!(
-        OSSL_FUNC_ENCODER_DOES_SELECTION,
-        OSSL_FUNC_encoder_does_selection_fn,
-        enc_text_does_selection
-    ),
-    dispatch!(
-        OSSL_FUNC_ENCODER_ENCODE,
-        OSSL_FUNC_encoder_encode_fn,
-        enc_text_encode
-    ),
-    END,
-];
-
-pub(crate) static PEM_URI: [OSSL_DISPATCH; 5] = [
-    dispatch!(
-        OSSL_FUNC_ENCODER_NEWCTX,
-        OSSL_FUNC_encoder_newctx_fn,
-        enc_text_newctx
-    ),
-    dispatch!(
-        OSSL_FUNC_ENCODER_FREECTX,
-        OSSL_FUNC_encoder_freectx_fn,
-        enc_freectx
-    ),
-    dispatch!(
-        OSSL_FUNC_ENCODER_DOES_SELECTION,
-        OSSL_FUNC_encoder_does_selection_fn,
-        enc_pem_uri_does_selection
-    ),
-    dispatch!(
-        OSSL_FUNC_ENCODER_ENCODE,
-        OSSL_FUNC_encoder_encode_fn,
-        enc_pem_uri_encode
-    ),
-    END,
-];
-
-macro_rules! public_key_table {
-    ($table:ident, $encode:ident, $pem:expr) => {
-        /// `OSSL_FUNC_ENCODER_ENCODE` of a SubjectPublicKeyInfo encoder.
-        unsafe extern "C" fn $encode(
-            ctx: *mut c_void,
-            out: *mut OSSL_CORE_BIO,
-            obj_raw: *const c_void,
-            _obj_abstract: *const OSSL_PARAM,
-            _selection: c_int,
-            _cb: sys::OSSL_PASSPHRASE_CALLBACK,
-            _cbarg: *mut c_void,
-        ) -> c_int {
-            ffi_boundary!(stringify!($encode), 0, {
-                // SAFETY: ctx is ours; obj_raw is keydata of this provider's keymgmt.
-                let (ctx, data) = unsafe {
-                    (
-                        handle::borrow::<EncoderCtx>(ctx, "encoder context")?,
-                        handle::borrow::<KeyData>(obj_raw, "key")?,
-                    )
-                };
-                if out.is_null() {
-                    return Err(Error::NullArg("output BIO"));
-                }
-                // SAFETY: out is the non-NULL core BIO OpenSSL passed, live during this call.
-                let out = unsafe { crate::ffi::ossl::CoreBio::new(out) };
-                ctx.encode_public_key(data, &out, $pem)?;
-                Ok(1)
-            })
-        }
-
+/// A dispatch table of one encoder kind: shared context functions, its own selection check
+/// and its own `encode` shim.
+macro_rules! encoder_table {
+    ($table:ident, $does_selection:ident, $encode:ident) => {
         pub(crate) static $table: [OSSL_DISPATCH; 5] = [
             dispatch!(
                 OSSL_FUNC_ENCODER_NEWCTX,
                 OSSL_FUNC_encoder_newctx_fn,
-                enc_text_newctx
+                enc_newctx
             ),
             dispatch!(
                 OSSL_FUNC_ENCODER_FREECTX,
@@ -103,7 +29,7 @@ macro_rules! public_key_table {
             dispatch!(
                 OSSL_FUNC_ENCODER_DOES_SELECTION,
                 OSSL_FUNC_encoder_does_selection_fn,
-                enc_public_key_does_selection
+                $does_selection
             ),
             dispatch!(
                 OSSL_FUNC_ENCODER_ENCODE,
@@ -115,56 +41,61 @@ macro_rules! public_key_table {
     };
 }
 
-public_key_table!(PUBLIC_KEY_DER, enc_public_key_der_encode, false);
-public_key_table!(PUBLIC_KEY_PEM, enc_public_key_pem_encode, true);
-
-/// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the SubjectPublicKeyInfo encoders: a selection that
-/// asks for the public key and not the private key (that one is the PEM-URI encoder's).
-unsafe extern "C" fn enc_public_key_does_selection(
-    _provctx: *mut c_void,
-    selection: c_int,
-) -> c_int {
-    (selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY == 0
-        && selection & sys::OSSL_KEYMGMT_SELECT_PUBLIC_KEY != 0)
-        .into()
-}
-
-/// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the PEM-URI encoder: private keys only.
-unsafe extern "C" fn enc_pem_uri_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
-    (selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0).into()
-}
-
-/// `OSSL_FUNC_ENCODER_ENCODE` of the PEM-URI encoder.
-unsafe extern "C" fn enc_pem_uri_encode(
-    ctx: *mut c_void,
-    out: *mut OSSL_CORE_BIO,
-    obj_raw: *const c_void,
-    _obj_abstract: *const OSSL_PARAM,
-    _selection: c_int,
-    _cb: sys::OSSL_PASSPHRASE_CALLBACK,
-    _cbarg: *mut c_void,
-) -> c_int {
-    ffi_boundary!("enc_pem_uri_encode", 0, {
-        // SAFETY: ctx is ours; obj_raw is keydata of this provider's keymgmt (same provider).
-        let (ctx, data) = unsafe {
-            (
-                handle::borrow::<EncoderCtx>(ctx, "encoder context")?,
-                handle::borrow::<KeyData>(obj_raw, "key")?,
-            )
-        };
-        if out.is_null() {
-            return Err(Error::NullArg("output BIO"));
+/// An `OSSL_FUNC_ENCODER_ENCODE` shim that checks its arguments and calls `$method` of
+/// `EncoderCtx` with the key and the output BIO (and `$extra` arguments).
+macro_rules! encode_shim {
+    ($name:ident, $method:ident $(, $extra:expr)*) => {
+        unsafe extern "C" fn $name(
+            ctx: *mut c_void,
+            out: *mut OSSL_CORE_BIO,
+            obj_raw: *const c_void,
+            _obj_abstract: *const OSSL_PARAM,
+            _selection: c_int,
+            _cb: sys::OSSL_PASSPHRASE_CALLBACK,
+            _cbarg: *mut c_void,
+        ) -> c_int {
+            ffi_boundary!(stringify!($name), 0, {
+                // SAFETY: ctx is ours; obj_raw is keydata of this provider's keymgmt (encoders
+                // are only offered for this provider's keys).
+                let (ctx, data) = unsafe {
+                    (
+                        handle::borrow::<EncoderCtx>(ctx, "encoder context")?,
+                        handle::borrow::<KeyData>(obj_raw, "key")?,
+                    )
+                };
+                if out.is_null() {
+                    return Err(Error::NullArg("output BIO"));
+                }
+                // SAFETY: out is the non-NULL core BIO OpenSSL passed, live during this call.
+                let out = unsafe { crate::ffi::ossl::CoreBio::new(out) };
+                ctx.$method(data, &out $(, $extra)*)?;
+                Ok(1)
+            })
         }
-        // SAFETY: out is the non-NULL core BIO OpenSSL passed, live during this call.
-        let out = unsafe { crate::ffi::ossl::CoreBio::new(out) };
-        ctx.encode_pem_uri(data, &out)?;
-        Ok(1)
-    })
+    };
 }
 
-/// `OSSL_FUNC_ENCODER_NEWCTX`.
-unsafe extern "C" fn enc_text_newctx(provctx: *mut c_void) -> *mut c_void {
-    ffi_boundary!("enc_text_newctx", std::ptr::null_mut(), {
+encode_shim!(enc_text_encode, encode_text);
+encode_shim!(enc_pem_uri_encode, encode_pem_uri);
+encode_shim!(enc_public_key_der_encode, encode_public_key, false);
+encode_shim!(enc_public_key_pem_encode, encode_public_key, true);
+
+encoder_table!(TEXT, enc_text_does_selection, enc_text_encode);
+encoder_table!(PEM_URI, enc_pem_uri_does_selection, enc_pem_uri_encode);
+encoder_table!(
+    PUBLIC_KEY_DER,
+    enc_public_key_does_selection,
+    enc_public_key_der_encode
+);
+encoder_table!(
+    PUBLIC_KEY_PEM,
+    enc_public_key_does_selection,
+    enc_public_key_pem_encode
+);
+
+/// `OSSL_FUNC_ENCODER_NEWCTX` (all encoders share the context type).
+unsafe extern "C" fn enc_newctx(provctx: *mut c_void) -> *mut c_void {
+    ffi_boundary!("enc_newctx", std::ptr::null_mut(), {
         // SAFETY: provctx is ours.
         let prov = unsafe { super::prov_ctx(provctx)? };
         Ok(handle::into_raw(EncoderCtx {
@@ -182,36 +113,24 @@ unsafe extern "C" fn enc_freectx(ctx: *mut c_void) {
     })
 }
 
-/// `OSSL_FUNC_ENCODER_DOES_SELECTION`: any key selection.
+/// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the text encoder: any key selection.
 unsafe extern "C" fn enc_text_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
     let keys = sys::OSSL_KEYMGMT_SELECT_KEYPAIR | sys::OSSL_KEYMGMT_SELECT_ALL_PARAMETERS;
     (selection & keys != 0).into()
 }
 
-/// `OSSL_FUNC_ENCODER_ENCODE`: the text form of a token key.
-unsafe extern "C" fn enc_text_encode(
-    ctx: *mut c_void,
-    out: *mut OSSL_CORE_BIO,
-    obj_raw: *const c_void,
-    _obj_abstract: *const OSSL_PARAM,
-    _selection: c_int,
-    _cb: sys::OSSL_PASSPHRASE_CALLBACK,
-    _cbarg: *mut c_void,
+/// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the PEM-URI encoder: private keys only.
+unsafe extern "C" fn enc_pem_uri_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
+    (selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0).into()
+}
+
+/// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the SubjectPublicKeyInfo encoders: a selection that
+/// asks for the public key and not the private key (that one is the PEM-URI encoder's).
+unsafe extern "C" fn enc_public_key_does_selection(
+    _provctx: *mut c_void,
+    selection: c_int,
 ) -> c_int {
-    ffi_boundary!("enc_text_encode", 0, {
-        // SAFETY: ctx is ours; obj_raw is keydata of this provider's keymgmt (same provider).
-        let (ctx, data) = unsafe {
-            (
-                handle::borrow::<EncoderCtx>(ctx, "encoder context")?,
-                handle::borrow::<KeyData>(obj_raw, "key")?,
-            )
-        };
-        if out.is_null() {
-            return Err(Error::NullArg("output BIO"));
-        }
-        // SAFETY: out is the non-NULL core BIO OpenSSL passed, live during this call.
-        let out = unsafe { crate::ffi::ossl::CoreBio::new(out) };
-        ctx.encode_text(data, &out)?;
-        Ok(1)
-    })
+    (selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY == 0
+        && selection & sys::OSSL_KEYMGMT_SELECT_PUBLIC_KEY != 0)
+        .into()
 }
