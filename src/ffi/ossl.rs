@@ -334,20 +334,33 @@ impl CoreBio {
         CoreBio(ptr)
     }
 
-    /// Writes all of `data`.
-    pub(crate) fn write_all(&self, libctx: Option<&LibCtx>, data: &[u8]) -> Result<()> {
+    /// Runs `f` on a libcrypto BIO over this core BIO, freed afterwards (which does not close
+    /// the core BIO).
+    fn with_bio<T>(
+        &self,
+        libctx: Option<&LibCtx>,
+        f: impl FnOnce(*mut sys::BIO) -> T,
+    ) -> Result<T> {
         let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
-        let len =
-            c_int::try_from(data.len()).map_err(|_| Error::BadParam("output too big".into()))?;
         // SAFETY: ctx was made from the core's dispatch table; self.0 is a live core BIO.
         let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, self.0) };
         if bio.is_null() {
             return Err(Error::Openssl("BIO_new_from_core_bio"));
         }
-        // SAFETY: bio is live; data is readable for len bytes.
-        let written = unsafe { openssl_sys::BIO_write(bio, data.as_ptr().cast(), len) };
-        // SAFETY: bio is ours; freeing it does not close the core BIO.
+        let result = f(bio);
+        // SAFETY: bio is ours and no longer used; freeing it does not close the core BIO.
         unsafe { sys::BIO_free(bio) };
+        Ok(result)
+    }
+
+    /// Writes all of `data`.
+    pub(crate) fn write_all(&self, libctx: Option<&LibCtx>, data: &[u8]) -> Result<()> {
+        let len =
+            c_int::try_from(data.len()).map_err(|_| Error::BadParam("output too big".into()))?;
+        // SAFETY: bio is live for the closure; data is readable for len bytes.
+        let written = self.with_bio(libctx, |bio| unsafe {
+            openssl_sys::BIO_write(bio, data.as_ptr().cast(), len)
+        })?;
         if written == len {
             Ok(())
         } else {
@@ -357,25 +370,21 @@ impl CoreBio {
 
     /// Reads up to `limit` bytes (less at end of input).
     pub(crate) fn read_up_to(&self, libctx: Option<&LibCtx>, limit: usize) -> Result<Vec<u8>> {
-        let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
-        // SAFETY: ctx was made from the core's dispatch table; self.0 is a live core BIO.
-        let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, self.0) };
-        if bio.is_null() {
-            return Err(Error::Openssl("BIO_new_from_core_bio"));
-        }
         let mut out = vec![0u8; limit];
-        let mut filled = 0usize;
-        while filled < limit {
-            let want = c_int::try_from(limit - filled).unwrap_or(c_int::MAX);
-            // SAFETY: bio is live; out has `limit - filled` writable bytes from `filled`.
-            let n = unsafe { openssl_sys::BIO_read(bio, out[filled..].as_mut_ptr().cast(), want) };
-            if n <= 0 {
-                break;
+        let filled = self.with_bio(libctx, |bio| {
+            let mut filled = 0usize;
+            while filled < limit {
+                let want = c_int::try_from(limit - filled).unwrap_or(c_int::MAX);
+                // SAFETY: bio is live; out has `limit - filled` writable bytes from `filled`.
+                let n =
+                    unsafe { openssl_sys::BIO_read(bio, out[filled..].as_mut_ptr().cast(), want) };
+                let Ok(n @ 1..) = usize::try_from(n) else {
+                    break;
+                };
+                filled += n;
             }
-            filled += n as usize;
-        }
-        // SAFETY: bio is ours; freeing it does not close the core BIO.
-        unsafe { sys::BIO_free(bio) };
+            filled
+        })?;
         out.truncate(filled);
         Ok(out)
     }
@@ -418,27 +427,20 @@ impl CoreBio {
         mut more: impl FnMut(&[u8]) -> bool,
     ) -> Result<()> {
         const LINE: usize = 1024;
-        let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
-        // SAFETY: ctx was made from the core's dispatch table; self.0 is a live core BIO.
-        let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, self.0) };
-        if bio.is_null() {
-            return Err(Error::Openssl("BIO_new_from_core_bio"));
-        }
-        let mut line = [0u8; LINE];
-        loop {
-            // SAFETY: bio is live; line has LINE writable bytes; BIO_gets writes at most
-            // LINE - 1 bytes and a terminating NUL.
-            let n = unsafe { sys::BIO_gets(bio, line.as_mut_ptr().cast(), LINE as c_int) };
-            let Ok(n @ 1..) = usize::try_from(n) else {
-                break;
-            };
-            if !more(&line[..n.min(LINE - 1)]) {
-                break;
+        self.with_bio(libctx, |bio| {
+            let mut line = [0u8; LINE];
+            loop {
+                // SAFETY: bio is live; line has LINE writable bytes; BIO_gets writes at most
+                // LINE - 1 bytes and a terminating NUL.
+                let n = unsafe { sys::BIO_gets(bio, line.as_mut_ptr().cast(), LINE as c_int) };
+                let Ok(n @ 1..) = usize::try_from(n) else {
+                    break;
+                };
+                if !more(&line[..n.min(LINE - 1)]) {
+                    break;
+                }
             }
-        }
-        // SAFETY: bio is ours; freeing it does not close the core BIO.
-        unsafe { sys::BIO_free(bio) };
-        Ok(())
+        })
     }
 }
 
@@ -494,20 +496,13 @@ impl PublicPkey {
 
     /// Writes `header` and then OpenSSL's text form of the public key to a core BIO.
     pub(crate) fn print(&self, libctx: Option<&LibCtx>, out: &CoreBio, header: &str) -> Result<()> {
-        let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
-        // SAFETY: ctx was made from the core's dispatch table; out holds a live core BIO.
-        let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, out.0) };
-        if bio.is_null() {
-            return Err(Error::Openssl("BIO_new_from_core_bio"));
-        }
         let len = c_int::try_from(header.len()).map_err(|_| Error::BadParam("header".into()))?;
-        // SAFETY: bio is live; header readable for len bytes; self.0 is a live key.
-        let ok = unsafe {
+        // SAFETY: bio is live for the closure; header readable for len bytes; self.0 is a
+        // live key.
+        let ok = out.with_bio(libctx, |bio| unsafe {
             openssl_sys::BIO_write(bio, header.as_ptr().cast(), len) == len
                 && sys::EVP_PKEY_print_public(bio, self.0, 0, ptr::null_mut()) == 1
-        };
-        // SAFETY: bio is ours; freeing it does not close the core BIO.
-        unsafe { sys::BIO_free(bio) };
+        })?;
         if ok {
             Ok(())
         } else {
