@@ -338,15 +338,7 @@ impl Slot {
                 )));
             }
         }
-        let log_in = |session: &Session| {
-            crate::ffi::ossl::discarding_errors(|| match &pin {
-                None => session.login(UserType::User, None),
-                Some(pin) => {
-                    let raw = RawAuthPin::new(Box::new(pin.to_vec()));
-                    session.login_with_raw(UserType::User, &raw)
-                }
-            })
-        };
+        let log_in = |session: &Session| log_in_as(session, UserType::User, pin.as_ref());
         let (session, result) = match state.session.take() {
             None => {
                 let session = self.pkcs11.open_ro_session(self.id)?;
@@ -465,14 +457,7 @@ impl Slot {
                 })?;
             Some(pin)
         };
-        let result = crate::ffi::ossl::discarding_errors(|| match &pin {
-            None => session.login(UserType::ContextSpecific, None),
-            Some(pin) => {
-                let raw = RawAuthPin::new(Box::new(pin.to_vec()));
-                session.login_with_raw(UserType::ContextSpecific, &raw)
-            }
-        });
-        result.map_err(|e| {
+        log_in_as(session, UserType::ContextSpecific, pin.as_ref()).map_err(|e| {
             Error::from(e).context(format!(
                 "context-specific login to token '{}'",
                 self.label()
@@ -557,6 +542,19 @@ impl Slot {
             self.returned.notify_one();
         }
     }
+}
+
+/// `C_Login` as `user` with `pin` (NULL on a protected authentication path), dropping the
+/// OpenSSL errors the module leaves behind (SoftHSM2 uses OpenSSL itself).
+fn log_in_as(
+    session: &Session,
+    user: UserType,
+    pin: Option<&Pin>,
+) -> std::result::Result<(), cryptoki::error::Error> {
+    crate::ffi::ossl::discarding_errors(|| match pin {
+        None => session.login(user, None),
+        Some(pin) => session.login_with_raw(user, &RawAuthPin::new(Box::new(pin.to_vec()))),
+    })
 }
 
 /// A session checked out of a slot's pool.
