@@ -53,12 +53,10 @@ pub(crate) fn pem_to_der(
     want_private: bool,
     prompt: Option<&mut Prompt<'_>>,
 ) -> Result<Option<Vec<u8>>> {
-    let Some(der) = pemuri::der_body(text)? else {
+    let Some((der, uri)) = pemuri::der_body(text)? else {
         return Ok(None);
     };
-    if let Some(uri) = pemuri::decode_der(&der)? {
-        resolve(prov, &uri, want_private, prompt).map_err(|e| e.context("PEM-URI key file"))?;
-    }
+    resolve(prov, &uri, want_private, prompt).map_err(|e| e.context("PEM-URI key file"))?;
     Ok(Some(der))
 }
 

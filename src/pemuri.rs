@@ -13,9 +13,15 @@ pub(crate) const DESCRIPTION: &str = "PKCS#11 Provider URI v1.0";
 const BEGIN: &str = "-----BEGIN PKCS#11 PROVIDER URI-----";
 const END: &str = "-----END PKCS#11 PROVIDER URI-----";
 
+/// Where the first PEM-URI BEGIN line of `text` starts.
+fn begin_position(text: &[u8]) -> Option<usize> {
+    text.windows(BEGIN.len())
+        .position(|window| window == BEGIN.as_bytes())
+}
+
 /// Whether `text` has a PEM-URI block's BEGIN line.
 pub(crate) fn has_begin_line(text: &[u8]) -> bool {
-    text.windows(BEGIN.len()).any(|w| w == BEGIN.as_bytes())
+    begin_position(text).is_some()
 }
 
 /// Whether `line` is a PEM-URI block's END line (with or without its line break).
@@ -23,13 +29,10 @@ pub(crate) fn is_end_line(line: &[u8]) -> bool {
     line.trim_ascii_end() == END.as_bytes()
 }
 
-/// The DER body of the first PEM-URI block of `input`, checked to name a `pkcs11:` URI;
-/// `Ok(None)` when there is no such block, an error when there is one but it is malformed.
-pub(crate) fn der_body(input: &[u8]) -> Result<Option<Vec<u8>>> {
-    let Some(start) = input
-        .windows(BEGIN.len())
-        .position(|window| window == BEGIN.as_bytes())
-    else {
+/// The DER body of the first PEM-URI block of `input` and the `pkcs11:` URI in it; `Ok(None)`
+/// when there is no such block, an error when there is one but it is malformed.
+pub(crate) fn der_body(input: &[u8]) -> Result<Option<(Vec<u8>, String)>> {
+    let Some(start) = begin_position(input) else {
         return Ok(None);
     };
     let body_start = start + BEGIN.len();
@@ -42,17 +45,14 @@ pub(crate) fn der_body(input: &[u8]) -> Result<Option<Vec<u8>>> {
     let der = base64_decode(body).ok_or_else(|| garbled("body is not valid base64"))?;
     let (description, uri) = asn1::parse_pem_uri_body(&der)
         .ok_or_else(|| garbled("body is not a SEQUENCE { VisibleString, UTF8String }"))?;
-    checked_uri(description, uri)?;
-    Ok(Some(der))
+    let uri = checked_uri(description, uri)?;
+    Ok(Some((der, uri)))
 }
 
 /// The URI in the first PEM-URI block of `input` (see [`der_body`]).
 #[cfg(test)]
 fn decode(input: &[u8]) -> Result<Option<String>> {
-    match der_body(input)? {
-        Some(der) => decode_der(&der),
-        None => Ok(None),
-    }
+    Ok(der_body(input)?.map(|(_, uri)| uri))
 }
 
 /// The URI in a PEM-URI block's DER body (what OpenSSL's own PEM reader hands on after taking
