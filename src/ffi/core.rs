@@ -159,8 +159,6 @@ pub(crate) fn config_values(handle: CoreHandle, keys: &[&str]) -> Result<HashMap
     Ok(out)
 }
 
-/// Raises `err` on the OpenSSL error stack, attributed to the entry point `func`, and logs it.
-/// Never panics.
 /// Longest error text put on OpenSSL's error stack: OpenSSL 3.0 formats error data into a
 /// 1 KiB buffer and drops the text entirely when it does not fit, which long URIs (a label of
 /// many kilobytes) would cause.
@@ -179,6 +177,8 @@ fn shortened(mut message: String) -> String {
     message
 }
 
+/// Raises `err` on the OpenSSL error stack, attributed to the entry point `func`, and logs it.
+/// Never panics.
 pub(crate) fn raise_error(err: &Error, func: &str) {
     let message = err.to_string();
     log::error!("{func}: {message}");

@@ -255,48 +255,31 @@ const ALGORITHM_END: OSSL_ALGORITHM = OSSL_ALGORITHM {
     algorithm_description: std::ptr::null(),
 };
 
+/// Names of the key types (OpenSSL name, alias, OID), shared by every table below.
+const RSA_NAMES: &std::ffi::CStr = c"RSA:rsaEncryption:1.2.840.113549.1.1.1";
+const RSA_PSS_NAMES: &std::ffi::CStr = c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10";
+const EC_NAMES: &std::ffi::CStr = c"EC:id-ecPublicKey:1.2.840.10045.2.1";
+const ED25519_NAMES: &std::ffi::CStr = c"ED25519:1.3.101.112";
+const ED448_NAMES: &std::ffi::CStr = c"ED448:1.3.101.113";
+
 static KEYMGMT_ALGORITHMS: Table<OSSL_ALGORITHM, 6> = Table([
-    algorithm!(
-        c"RSA:rsaEncryption:1.2.840.113549.1.1.1",
-        keymgmt::RSA,
-        c"PKCS#11 RSA key"
-    ),
-    algorithm!(
-        c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
-        keymgmt::RSA_PSS,
-        c"PKCS#11 RSA-PSS key"
-    ),
-    algorithm!(
-        c"EC:id-ecPublicKey:1.2.840.10045.2.1",
-        keymgmt::EC,
-        c"PKCS#11 EC key"
-    ),
-    algorithm!(
-        c"ED25519:1.3.101.112",
-        keymgmt::ED25519,
-        c"PKCS#11 Ed25519 key"
-    ),
-    algorithm!(c"ED448:1.3.101.113", keymgmt::ED448, c"PKCS#11 Ed448 key"),
+    algorithm!(RSA_NAMES, keymgmt::RSA, c"PKCS#11 RSA key"),
+    algorithm!(RSA_PSS_NAMES, keymgmt::RSA_PSS, c"PKCS#11 RSA-PSS key"),
+    algorithm!(EC_NAMES, keymgmt::EC, c"PKCS#11 EC key"),
+    algorithm!(ED25519_NAMES, keymgmt::ED25519, c"PKCS#11 Ed25519 key"),
+    algorithm!(ED448_NAMES, keymgmt::ED448, c"PKCS#11 Ed448 key"),
     ALGORITHM_END,
 ]);
 
 static SIGNATURE_ALGORITHMS: Table<OSSL_ALGORITHM, 5> = Table([
-    algorithm!(
-        c"RSA:rsaEncryption:1.2.840.113549.1.1.1",
-        signature::RSA,
-        c"PKCS#11 RSA signature"
-    ),
+    algorithm!(RSA_NAMES, signature::RSA, c"PKCS#11 RSA signature"),
     algorithm!(c"ECDSA", signature::ECDSA, c"PKCS#11 ECDSA signature"),
     algorithm!(
-        c"ED25519:1.3.101.112",
+        ED25519_NAMES,
         signature::ED25519,
         c"PKCS#11 Ed25519 signature"
     ),
-    algorithm!(
-        c"ED448:1.3.101.113",
-        signature::ED448,
-        c"PKCS#11 Ed448 signature"
-    ),
+    algorithm!(ED448_NAMES, signature::ED448, c"PKCS#11 Ed448 signature"),
     ALGORITHM_END,
 ]);
 
@@ -377,12 +360,6 @@ macro_rules! public_key_encoder {
         }
     };
 }
-
-const RSA_NAMES: &std::ffi::CStr = c"RSA:rsaEncryption:1.2.840.113549.1.1.1";
-const RSA_PSS_NAMES: &std::ffi::CStr = c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10";
-const EC_NAMES: &std::ffi::CStr = c"EC:id-ecPublicKey:1.2.840.10045.2.1";
-const ED25519_NAMES: &std::ffi::CStr = c"ED25519:1.3.101.112";
-const ED448_NAMES: &std::ffi::CStr = c"ED448:1.3.101.113";
 
 /// Text encoders, PEM-URI encoders (they refuse with a clear message unless
 /// `pkcs11-module-encode-provider-uri-to-pem = true`) and SubjectPublicKeyInfo encoders.
