@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{Fixture, KeyType, Ran};
+use crate::common::{Fixture, KeyType, NOT_PKCS11_WORDS, Ran, non_pkcs11_library};
 
 /// stderr for `pkcs11:object=%zz`.
 const MALFORMED_URI_WORDS: &[&str] = &["malformed", "invalid", "percent", "escape"];
@@ -23,31 +23,9 @@ const MISSING_MODULE_WORDS: &[&str] = &[
     "no module",
     "PKCS11_PROVIDER_MODULE",
 ];
-/// stderr when `pkcs11-module-path` names a file that is not a PKCS#11 library.
-const NOT_PKCS11_WORDS: &[&str] = &[
-    "C_GetFunctionList",
-    "not a PKCS#11",
-    "not a pkcs11",
-    "invalid ELF",
-    "too short",
-    "cannot load",
-    "failed to load",
-    "dlopen",
-];
 /// stderr when `pkcs11-module-path` does not exist.
 const NO_SUCH_MODULE_WORDS: &[&str] =
     &["no such file", "cannot open", "not found", "does not exist"];
-
-/// Shared libraries that exist on any Linux system and export no `C_GetFunctionList`.
-const NON_PKCS11_LIBRARIES: &[&str] = &[
-    "/lib/x86_64-linux-gnu/libz.so.1",
-    "/usr/lib/x86_64-linux-gnu/libz.so.1",
-    "/lib/aarch64-linux-gnu/libz.so.1",
-    "/usr/lib64/libz.so.1",
-    "/lib64/libz.so.1",
-    "/lib/x86_64-linux-gnu/libc.so.6",
-    "/usr/lib64/libc.so.6",
-];
 
 /// A fixture with a P-256 key "key" (id 01) that `openssl pkey -pubout` can load.
 fn working_fixture(name: &str) -> Fixture {
@@ -110,11 +88,7 @@ fn module_is_a_text_file() {
 #[test]
 fn module_is_not_pkcs11() {
     let mut fx = working_fixture("errors-module-libz");
-    let module = NON_PKCS11_LIBRARIES
-        .iter()
-        .map(PathBuf::from)
-        .find(|path| path.is_file())
-        .expect("no libz.so.1 or libc.so.6 found in the usual places");
+    let module = PathBuf::from(non_pkcs11_library());
     assert_module_rejected(&mut fx, &module, NOT_PKCS11_WORDS);
 }
 

@@ -31,6 +31,37 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How much of the provider debug log a failure report shows.
 const LOG_TAIL_LINES: usize = 40;
 
+/// Shared libraries that exist on any Linux system and export no `C_GetFunctionList`.
+const NON_PKCS11_LIBRARIES: &[&str] = &[
+    "/lib/x86_64-linux-gnu/libz.so.1",
+    "/usr/lib/x86_64-linux-gnu/libz.so.1",
+    "/lib/aarch64-linux-gnu/libz.so.1",
+    "/usr/lib64/libz.so.1",
+    "/lib64/libz.so.1",
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/usr/lib64/libc.so.6",
+];
+
+/// A shared library on this machine that is not a PKCS#11 module (libz or libc).
+pub(crate) fn non_pkcs11_library() -> &'static str {
+    NON_PKCS11_LIBRARIES
+        .iter()
+        .find(|path| Path::new(path).is_file())
+        .expect("no libz.so.1 or libc.so.6 found in the usual places")
+}
+
+/// Error words when `pkcs11-module-path` names a file that is not a PKCS#11 library.
+pub(crate) const NOT_PKCS11_WORDS: &[&str] = &[
+    "C_GetFunctionList",
+    "not a PKCS#11",
+    "not a pkcs11",
+    "invalid ELF",
+    "too short",
+    "cannot load",
+    "failed to load",
+    "dlopen",
+];
+
 /// The provider under test: env `P11RS_PROVIDER_SO`, else next to the test binary (`cargo test`
 /// leaves the cdylib in `target/<profile>/deps/`), else `target/<profile>/` (`cargo build`).
 pub(crate) fn provider_so() -> PathBuf {
