@@ -33,3 +33,37 @@ activate = 1
 EOF
     } >"$file"
 }
+
+# find_softhsm_module: prints the SoftHSM2 PKCS#11 module: $SOFTHSM2_MODULE when set (and a
+# file), else the first of the usual install places; fails when there is none.
+find_softhsm_module() {
+    local candidate
+    if [ -n "${SOFTHSM2_MODULE:-}" ]; then
+        [ -f "$SOFTHSM2_MODULE" ] && printf '%s\n' "$SOFTHSM2_MODULE"
+        return
+    fi
+    for candidate in /usr/lib/softhsm/libsofthsm2.so \
+        "/usr/lib/$(uname -m)-linux-gnu/softhsm/libsofthsm2.so" \
+        /usr/lib64/pkcs11/libsofthsm2.so \
+        /usr/local/lib/softhsm/libsofthsm2.so; do
+        if [ -f "$candidate" ]; then
+            printf '%s\n' "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# build_provider REPO: `cargo build --release --locked` in REPO (honouring CARGO_TARGET_DIR),
+# then prints the path of the built libpkcs11_ossl.so; fails if the build or the file fails.
+build_provider() {
+    local repo=$1 target_dir
+    (cd "$repo" && cargo build --release --locked) >&2 || return 1
+    target_dir=${CARGO_TARGET_DIR:-$repo/target}
+    case $target_dir in
+    /*) ;;
+    *) target_dir=$repo/$target_dir ;;
+    esac
+    [ -f "$target_dir/release/libpkcs11_ossl.so" ] || return 1
+    printf '%s\n' "$target_dir/release/libpkcs11_ossl.so"
+}

@@ -81,31 +81,10 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$cargo_bin/cargo" ]; then
 fi
 
 say "building the provider (cargo build --release --locked)"
-(cd "$repo" && cargo build --release --locked) || die "cargo build --release failed"
-target_dir=${CARGO_TARGET_DIR:-$repo/target}
-case $target_dir in
-/*) ;;
-*) target_dir=$repo/$target_dir ;;
-esac
-provider_so=$target_dir/release/libpkcs11_ossl.so
-[ -f "$provider_so" ] || die "cargo build succeeded but $provider_so does not exist"
+provider_so=$(build_provider "$repo") || die "cargo build --release failed (or made no libpkcs11_ossl.so)"
 
-softhsm_module=${SOFTHSM2_MODULE:-}
-if [ -z "$softhsm_module" ]; then
-    for candidate in \
-        /usr/lib/softhsm/libsofthsm2.so \
-        "/usr/lib/$(uname -m)-linux-gnu/softhsm/libsofthsm2.so" \
-        /usr/lib64/pkcs11/libsofthsm2.so \
-        /usr/local/lib/softhsm/libsofthsm2.so; do
-        if [ -f "$candidate" ]; then
-            softhsm_module=$candidate
-            break
-        fi
-    done
-fi
-if [ -z "$softhsm_module" ] || [ ! -f "$softhsm_module" ]; then
+softhsm_module=$(find_softhsm_module) ||
     die "libsofthsm2.so not found; install softhsm2 or set SOFTHSM2_MODULE"
-fi
 
 # ---------------------------------------------------------------------------------------------
 # Fresh demo directory.

@@ -60,18 +60,8 @@ for tool in valgrind openssl softhsm2-util pkcs11-tool timeout; do
 done
 [ -f "$SUPPRESSIONS" ] || die "$SUPPRESSIONS is missing"
 
-softhsm_module=${SOFTHSM2_MODULE:-}
-if [ -z "$softhsm_module" ]; then
-    for candidate in /usr/lib/softhsm/libsofthsm2.so "/usr/lib/$(uname -m)-linux-gnu/softhsm/libsofthsm2.so"; do
-        if [ -f "$candidate" ]; then
-            softhsm_module=$candidate
-            break
-        fi
-    done
-fi
-if [ -z "$softhsm_module" ] || [ ! -f "$softhsm_module" ]; then
+softhsm_module=$(find_softhsm_module) ||
     die "libsofthsm2.so not found; install softhsm2 or set SOFTHSM2_MODULE"
-fi
 
 # ---------------------------------------------------------------------------------------------
 # Temporary directory and the background TLS server are removed on any exit.
@@ -93,14 +83,7 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------------------------
 say "building the provider (cargo build --release --locked)"
-(cd "$repo" && cargo build --release --locked) || die "cargo build --release failed"
-target_dir=${CARGO_TARGET_DIR:-$repo/target}
-case $target_dir in
-/*) ;;
-*) target_dir=$repo/$target_dir ;;
-esac
-provider_so=$target_dir/release/libpkcs11_ossl.so
-[ -f "$provider_so" ] || die "$provider_so does not exist after cargo build"
+provider_so=$(build_provider "$repo") || die "cargo build --release failed (or made no libpkcs11_ossl.so)"
 
 # ---------------------------------------------------------------------------------------------
 say "creating SoftHSM2 token '$TOKEN_LABEL' in $work"
