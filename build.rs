@@ -1,4 +1,4 @@
-//! Generates the OpenSSL provider ABI bindings (`src/ffi/sys.rs` includes them) and compiles the
+//! Generates the OpenSSL provider ABI bindings (`src/sys/abi.rs` includes them) and compiles the
 //! one C helper that builds a `va_list` for `core_vset_error`.
 //!
 //! The include path and version come from openssl-sys (`DEP_OPENSSL_*`), so bindgen reads the same
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo::rerun-if-changed=include/wrapper.h");
-    println!("cargo::rerun-if-changed=src/ffi/err_shim.c");
+    println!("cargo::rerun-if-changed=src/sys/err_shim.c");
     println!("cargo::rustc-check-cfg=cfg(ossl_v320, ossl_v340, ossl_v350)");
     // Never unmapped once loaded (DF_1_NODELETE): a PKCS#11 module kept initialised for the
     // process (quirk no-deinit, modules inherited over fork) and the process-wide registries
@@ -74,7 +74,7 @@ fn main() {
     }
 
     let mut shim = cc::Build::new();
-    shim.file("src/ffi/err_shim.c").warnings(true);
+    shim.file("src/sys/err_shim.c").warnings(true);
     if let Some(dir) = &include {
         shim.include(dir);
     }

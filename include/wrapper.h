@@ -1,5 +1,5 @@
 /*
- * The OpenSSL headers bindgen reads for src/ffi/sys.rs: the provider ABI
+ * The OpenSSL headers bindgen reads for src/sys/abi.rs: the provider ABI
  * (dispatch ids, function types, parameter names) and the one libcrypto
  * libcrypto functions openssl-sys does not declare (child library context,
  * core BIO wrapping, public key printing).

@@ -1,29 +1,35 @@
 //! pkcs11-ossl: an OpenSSL 3 provider that uses private keys kept on PKCS#11 tokens.
 //!
-//! OpenSSL loads the cdylib through openssl.cnf and calls `OSSL_provider_init`
-//! (`ffi::entry`). From there the provider offers a `pkcs11:` URI store, key management and
-//! signatures; every token operation goes through cryptoki. All `unsafe` code lives in `ffi`.
+//! OpenSSL loads the cdylib through openssl.cnf and calls `OSSL_provider_init` (`edge`). From
+//! there the provider offers a `pkcs11:` URI store, key management, signatures and PEM-URI key
+//! files. The source tree shows the layers, data flowing one way:
+//!
+//! - `edge/`: the inbound C edge (entry points, dispatch tables, panic boundary, handles);
+//! - `ops/`: one module per OpenSSL operation (store, keymgmt, signature, encoder, decoder);
+//! - `token/`: the token model (module, slot, session pool, login, objects, the key-operation
+//!   chokepoint);
+//! - `sys/`: outbound wrappers (libcrypto, core upcalls, direct PKCS#11 calls, atfork).
+//!
+//! Beside them, pure code any layer may use: `uri` (RFC 7512), `config`, `asn1`, `pemuri`,
+//! `error`, `logging`. `unsafe` lives only in `edge` and `sys`.
 
+// The two C-facing layers are the only ones allowed `unsafe` (STYLE.md).
 #[allow(unsafe_code)]
-mod ffi;
+mod edge;
+#[allow(unsafe_code)]
+mod sys;
+
+mod ops;
+mod token;
 
 mod asn1;
 mod config;
-mod decoder;
-mod encoder;
 mod error;
-mod keymgmt;
 mod logging;
-mod module;
-mod object;
 mod pemuri;
-mod provider;
-mod signature;
-mod slot;
-mod store;
 mod uri;
 
-pub use ffi::entry::OSSL_provider_init;
+pub use edge::OSSL_provider_init;
 
 /// Entry points for the fuzz driver (`examples/fuzz.rs`): the parsers of untrusted input are
 /// crate-private, so these two functions expose them, and nothing else, to outside code. Each

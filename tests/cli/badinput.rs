@@ -532,7 +532,7 @@ fn malformed_uris() {
         ),
         sign_raw("pkcs11:?=x", "pkcs11:?=x", Expect::Provider(EMPTY_NAME)),
         sign_raw("pkcs11:?%zz=1", "pkcs11:?%zz=1", Expect::Provider(BAD_NAME)),
-        // A URI that names no object is a listing (src/store.rs `resolve`): the provider cannot
+        // A URI that names no object is a listing (src/ops/store.rs `resolve`): the provider cannot
         // tell `pkeyutl` from `storeutl -keys`, and `pkeyutl` takes the first of the two keys.
         // Only a URI that names an object (label or id) must match one key (see below).
         sign("token only: two keys, first taken", "", Expect::Success),
@@ -983,7 +983,7 @@ fn broken_pem_uri_files() {
         (
             "100 KB URI",
             pem(PEM_URI_LABEL, &pem_uri_der(PEM_URI_DESCRIPTION, &big_uri)),
-            // The decoder reads at most 64 KiB (READ_LIMIT in src/ffi/entry/decoder.rs).
+            // The decoder reads at most 64 KiB (READ_LIMIT in src/edge/decoder.rs).
             Expect::Provider(TOO_BIG_FILE),
         ),
         (

@@ -1,18 +1,18 @@
 //! `extern "C"` shims and dispatch tables for the PEM-URI DECODER (provider-decoder(7)), one per
-//! key type. Logic lives in `crate::decoder`.
+//! key type. Logic lives in `crate::ops::decoder`.
 
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
-use crate::decoder::DecoderCtx;
+use crate::edge::dispatch::{END, dispatch};
+use crate::edge::handle;
 use crate::error::Error;
-use crate::ffi::dispatch::{END, dispatch};
-use crate::ffi::handle;
-use crate::ffi::ossl::CoreBio;
-use crate::ffi::params::ParamBuilder;
-use crate::ffi::sys::{self, OSSL_CORE_BIO, OSSL_DISPATCH};
-use crate::keymgmt;
-use crate::object::KeyAlgorithm;
+use crate::ops::decoder::DecoderCtx;
+use crate::ops::keymgmt;
+use crate::sys::abi::{self, OSSL_CORE_BIO, OSSL_DISPATCH};
+use crate::sys::libcrypto::CoreBio;
+use crate::sys::params::ParamBuilder;
+use crate::token::object::KeyAlgorithm;
 
 /// Largest input read when looking for a PEM-URI block or its DER body.
 const READ_LIMIT: usize = 64 * 1024;
@@ -88,9 +88,9 @@ unsafe extern "C" fn pem_decode(
     ctx: *mut c_void,
     cin: *mut OSSL_CORE_BIO,
     selection: c_int,
-    data_cb: sys::OSSL_CALLBACK,
+    data_cb: abi::OSSL_CALLBACK,
     data_cbarg: *mut c_void,
-    pw_cb: sys::OSSL_PASSPHRASE_CALLBACK,
+    pw_cb: abi::OSSL_PASSPHRASE_CALLBACK,
     pw_cbarg: *mut c_void,
 ) -> c_int {
     ffi_boundary!("pem_decode", 0, {
@@ -103,7 +103,7 @@ unsafe extern "C" fn pem_decode(
         // SAFETY: cin is the non-NULL core BIO OpenSSL passed, live during this call.
         let bio = unsafe { CoreBio::new(cin) };
         let text = bio.read_lines(prov.libctx(), READ_LIMIT, crate::pemuri::is_end_line)?;
-        let want_private = selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
+        let want_private = selection & abi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
         let mut prompt = |info: &str| super::ask_pin(pw_cb, pw_cbarg, info);
         if text.len() >= READ_LIMIT && crate::pemuri::has_begin_line(&text) {
             // Read past the rest of the block, so the error below is the last word on this
@@ -114,12 +114,12 @@ unsafe extern "C" fn pem_decode(
                 READ_LIMIT / 1024
             )));
         }
-        let decoded = crate::decoder::pem_to_der(prov, &text, want_private, Some(&mut prompt));
+        let decoded = crate::ops::decoder::pem_to_der(prov, &text, want_private, Some(&mut prompt));
         let Some(der) = decoded? else {
             return Ok(1);
         };
         let mut params = ParamBuilder::new();
-        params.octets(sys::OSSL_OBJECT_PARAM_DATA, &der);
+        params.octets(abi::OSSL_OBJECT_PARAM_DATA, &der);
         // SAFETY: OpenSSL's callback with its own argument and our terminated array, which
         // (with `der`) stays alive until the callback returns.
         Ok(unsafe { data_cb(params.finish(), data_cbarg) })
@@ -127,7 +127,7 @@ unsafe extern "C" fn pem_decode(
 }
 
 /// The PEM-to-DER decoder's context.
-struct PemCtx(Arc<crate::provider::ProvCtx>);
+struct PemCtx(Arc<crate::ops::provider::ProvCtx>);
 
 pub(crate) static PEM_TO_DER: [OSSL_DISPATCH; 4] = [
     dispatch!(
@@ -159,7 +159,7 @@ unsafe extern "C" fn dec_freectx(ctx: *mut c_void) {
 
 /// `OSSL_FUNC_DECODER_DOES_SELECTION`: keys (private or public).
 unsafe extern "C" fn dec_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
-    (selection == 0 || selection & sys::OSSL_KEYMGMT_SELECT_KEYPAIR != 0).into()
+    (selection == 0 || selection & abi::OSSL_KEYMGMT_SELECT_KEYPAIR != 0).into()
 }
 
 /// `OSSL_FUNC_DECODER_DECODE` of the key decoders (input: a PEM-URI DER body): 1 and no object
@@ -168,9 +168,9 @@ unsafe extern "C" fn dec_decode(
     ctx: *mut c_void,
     cin: *mut OSSL_CORE_BIO,
     selection: c_int,
-    data_cb: sys::OSSL_CALLBACK,
+    data_cb: abi::OSSL_CALLBACK,
     data_cbarg: *mut c_void,
-    pw_cb: sys::OSSL_PASSPHRASE_CALLBACK,
+    pw_cb: abi::OSSL_PASSPHRASE_CALLBACK,
     pw_cbarg: *mut c_void,
 ) -> c_int {
     ffi_boundary!("dec_decode", 0, {
@@ -182,7 +182,7 @@ unsafe extern "C" fn dec_decode(
         }
         // SAFETY: cin is the non-NULL core BIO OpenSSL passed, live during this call.
         let input = unsafe { CoreBio::new(cin) }.read_up_to(ctx.prov.libctx(), READ_LIMIT)?;
-        let want_private = selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
+        let want_private = selection & abi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
         let mut prompt = |info: &str| super::ask_pin(pw_cb, pw_cbarg, info);
         let Some(key) = ctx.decode(&input, want_private, Some(&mut prompt))? else {
             return Ok(1);
@@ -190,9 +190,9 @@ unsafe extern "C" fn dec_decode(
         let published = keymgmt::publish(Arc::clone(&key))?;
         let mut params = ParamBuilder::new();
         params
-            .int(sys::OSSL_OBJECT_PARAM_TYPE, sys::OSSL_OBJECT_PKEY)
-            .utf8(sys::OSSL_OBJECT_PARAM_DATA_TYPE, key.algorithm.type_name())
-            .octets(sys::OSSL_OBJECT_PARAM_REFERENCE, published.reference());
+            .int(abi::OSSL_OBJECT_PARAM_TYPE, abi::OSSL_OBJECT_PKEY)
+            .utf8(abi::OSSL_OBJECT_PARAM_DATA_TYPE, key.algorithm.type_name())
+            .octets(abi::OSSL_OBJECT_PARAM_REFERENCE, published.reference());
         // SAFETY: OpenSSL's callback with its own argument and our terminated array, which
         // (with the published reference) stays alive until the callback returns.
         Ok(unsafe { data_cb(params.finish(), data_cbarg) })

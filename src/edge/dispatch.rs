@@ -3,18 +3,18 @@
 //! `dispatch!(ID, fn_type, function)` only compiles when `function` has exactly the prototype
 //! core_dispatch.h gives `ID` (the Rust form of a compile-time prototype check).
 
-use super::sys;
+use crate::sys::abi;
 
 /// Builds one `OSSL_DISPATCH` entry from a dispatch id, its bindgen function type and a function.
 macro_rules! dispatch {
     ($id:ident, $fn_ty:ident, $f:path) => {{
-        const F: $crate::ffi::sys::$fn_ty = Some($f);
-        $crate::ffi::sys::OSSL_DISPATCH {
-            function_id: $crate::ffi::sys::$id,
+        const F: $crate::sys::abi::$fn_ty = Some($f);
+        $crate::sys::abi::OSSL_DISPATCH {
+            function_id: $crate::sys::abi::$id,
             // SAFETY: both types are `Option<unsafe extern "C" fn>` of pointer size; the core
             // casts the pointer back to `$fn_ty` (the type paired with `$id`) before calling it.
             function: unsafe {
-                ::core::mem::transmute::<$crate::ffi::sys::$fn_ty, Option<unsafe extern "C" fn()>>(
+                ::core::mem::transmute::<$crate::sys::abi::$fn_ty, Option<unsafe extern "C" fn()>>(
                     F,
                 )
             },
@@ -24,7 +24,7 @@ macro_rules! dispatch {
 pub(crate) use dispatch;
 
 /// The terminating entry of a dispatch table.
-pub(crate) const END: sys::OSSL_DISPATCH = sys::OSSL_DISPATCH {
+pub(crate) const END: abi::OSSL_DISPATCH = abi::OSSL_DISPATCH {
     function_id: 0,
     function: None,
 };

@@ -6,10 +6,10 @@
 use std::ffi::{CStr, CString, c_int, c_long};
 use std::ptr;
 
-use super::sys;
+use super::abi;
 use crate::asn1::Curve;
 use crate::error::{Error, Result};
-use crate::object::PublicKey;
+use crate::token::object::PublicKey;
 
 /// Runs `f` and then drops any errors it left on the thread's OpenSSL error stack.
 ///
@@ -19,10 +19,10 @@ use crate::object::PublicKey;
 /// its own, clearer error after this returns.
 pub(crate) fn discarding_errors<T>(f: impl FnOnce() -> T) -> T {
     // SAFETY: ERR_set_mark/ERR_pop_to_mark only touch this thread's error queue.
-    unsafe { sys::ERR_set_mark() };
+    unsafe { abi::ERR_set_mark() };
     let value = f();
     // SAFETY: as above; pops exactly the entries added since the mark.
-    unsafe { sys::ERR_pop_to_mark() };
+    unsafe { abi::ERR_pop_to_mark() };
     value
 }
 
@@ -39,11 +39,11 @@ impl LibCtx {
     /// # Safety
     /// `handle` and `in_` are the arguments of `OSSL_provider_init`.
     pub(crate) unsafe fn new_child(
-        handle: *const sys::OSSL_CORE_HANDLE,
-        in_: *const sys::OSSL_DISPATCH,
+        handle: *const abi::OSSL_CORE_HANDLE,
+        in_: *const abi::OSSL_DISPATCH,
     ) -> Result<LibCtx> {
         // SAFETY: arguments as OpenSSL gave them to the provider (caller's contract).
-        let ctx = unsafe { sys::OSSL_LIB_CTX_new_child(handle, in_) };
+        let ctx = unsafe { abi::OSSL_LIB_CTX_new_child(handle, in_) };
         if ctx.is_null() {
             Err(Error::Openssl("OSSL_LIB_CTX_new_child"))
         } else {
@@ -324,13 +324,13 @@ pub(crate) fn certificate_public_key(der: &[u8]) -> Result<PublicKey> {
 }
 
 /// The output BIO OpenSSL passes to an encoder.
-pub(crate) struct CoreBio(*mut sys::OSSL_CORE_BIO);
+pub(crate) struct CoreBio(*mut abi::OSSL_CORE_BIO);
 
 impl CoreBio {
     /// # Safety
     /// `ptr` is the non-NULL `OSSL_CORE_BIO` OpenSSL passed to `encode`, valid while this
     /// value is used.
-    pub(crate) unsafe fn new(ptr: *mut sys::OSSL_CORE_BIO) -> CoreBio {
+    pub(crate) unsafe fn new(ptr: *mut abi::OSSL_CORE_BIO) -> CoreBio {
         CoreBio(ptr)
     }
 
@@ -339,17 +339,17 @@ impl CoreBio {
     fn with_bio<T>(
         &self,
         libctx: Option<&LibCtx>,
-        f: impl FnOnce(*mut sys::BIO) -> T,
+        f: impl FnOnce(*mut abi::BIO) -> T,
     ) -> Result<T> {
         let ctx = libctx.ok_or(Error::Openssl("no provider library context"))?;
         // SAFETY: ctx was made from the core's dispatch table; self.0 is a live core BIO.
-        let bio = unsafe { sys::BIO_new_from_core_bio(ctx.0, self.0) };
+        let bio = unsafe { abi::BIO_new_from_core_bio(ctx.0, self.0) };
         if bio.is_null() {
             return Err(Error::Openssl("BIO_new_from_core_bio"));
         }
         let result = f(bio);
         // SAFETY: bio is ours and no longer used; freeing it does not close the core BIO.
-        unsafe { sys::BIO_free(bio) };
+        unsafe { abi::BIO_free(bio) };
         Ok(result)
     }
 
@@ -432,7 +432,7 @@ impl CoreBio {
             loop {
                 // SAFETY: bio is live; line has LINE writable bytes; BIO_gets writes at most
                 // LINE - 1 bytes and a terminating NUL.
-                let n = unsafe { sys::BIO_gets(bio, line.as_mut_ptr().cast(), LINE as c_int) };
+                let n = unsafe { abi::BIO_gets(bio, line.as_mut_ptr().cast(), LINE as c_int) };
                 let Ok(n @ 1..) = usize::try_from(n) else {
                     break;
                 };
@@ -460,7 +460,7 @@ impl PublicPkey {
     pub(crate) fn from_params(
         libctx: Option<&LibCtx>,
         key_type: &CStr,
-        params: *const sys::OSSL_PARAM,
+        params: *const abi::OSSL_PARAM,
     ) -> Result<PublicPkey> {
         let ctx = libctx.map_or(ptr::null_mut(), |c| c.0);
         // SAFETY: ctx is NULL or live; the strings are NUL-terminated.
@@ -501,7 +501,7 @@ impl PublicPkey {
         // live key.
         let ok = out.with_bio(libctx, |bio| unsafe {
             openssl_sys::BIO_write(bio, header.as_ptr().cast(), len) == len
-                && sys::EVP_PKEY_print_public(bio, self.0, 0, ptr::null_mut()) == 1
+                && abi::EVP_PKEY_print_public(bio, self.0, 0, ptr::null_mut()) == 1
         })?;
         if ok {
             Ok(())

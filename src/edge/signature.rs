@@ -1,16 +1,16 @@
 //! `extern "C"` shims and dispatch tables for SIGNATURE (provider-signature(7)): RSA, ECDSA,
-//! ED25519, ED448. Logic lives in `crate::signature`.
+//! ED25519, ED448. Logic lives in `crate::ops::signature`.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::Arc;
 
-use crate::ffi::dispatch::{END, Table, dispatch};
-use crate::ffi::handle;
-use crate::ffi::params::{Params, ParamsOut, param_desc};
-use crate::ffi::slice::{self, OutBuf};
-use crate::ffi::sys::{OSSL_DISPATCH, OSSL_PARAM};
-use crate::keymgmt::KeyData;
-use crate::signature::{SigAlgorithm, SignCtx};
+use crate::edge::dispatch::{END, Table, dispatch};
+use crate::edge::handle;
+use crate::ops::keymgmt::KeyData;
+use crate::ops::signature::{SigAlgorithm, SignCtx};
+use crate::sys::abi::{OSSL_DISPATCH, OSSL_PARAM};
+use crate::sys::params::{Params, ParamsOut, param_desc};
+use crate::sys::slice::{self, OutBuf};
 
 macro_rules! newctx {
     ($name:ident, $alg:expr) => {
@@ -166,7 +166,9 @@ unsafe fn sign_ctx<'a>(ctx: *mut c_void) -> crate::error::Result<&'a mut SignCtx
 ///
 /// # Safety
 /// `provkey` is NULL or a live keydata of ours.
-unsafe fn key_of(provkey: *mut c_void) -> crate::error::Result<Option<Arc<crate::object::KeyObj>>> {
+unsafe fn key_of(
+    provkey: *mut c_void,
+) -> crate::error::Result<Option<Arc<crate::token::object::KeyObj>>> {
     if provkey.is_null() {
         return Ok(None);
     }

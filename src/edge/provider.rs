@@ -1,42 +1,25 @@
 //! `OSSL_provider_init` (the library's one exported symbol) and the provider-level functions of
-//! provider-base(7): teardown, gettable/get params, query_operation, get_reason_strings.
-//!
-//! Return conventions of every entry point in this directory:
-//!
-//! | kind | success | failure (error raised) | "no" that is not an error |
-//! |---|---|---|---|
-//! | `int` operations (init, sign, set_params) | 1 | 0 | — |
-//! | constructors (`newctx`, `new`, `load`, `dup`, `open`) | non-NULL | NULL | — |
-//! | `has` / `match` | 1 | 0 only on internal failure | 0, nothing raised |
-//! | `export` | 1 | 0 | 0, nothing raised, for a private-key selection |
-//! | store `load` | 1 after `object_cb` | 0 | 0, nothing raised, at the end |
-//! | `*_gettable/settable_params`, `query_operation` | static table | — | NULL = none |
-//!
-//! All algorithm tables are registered statically, independent of the token's mechanisms, so a
-//! program that builds its TLS context before touching the token still finds them.
-
-pub(crate) mod decoder;
-pub(crate) mod encoder;
-pub(crate) mod keymgmt;
-pub(crate) mod signature;
-pub(crate) mod store;
+//! provider-base(7): teardown, gettable/get params, query_operation, get_reason_strings, and
+//! the algorithm tables `query_operation` hands out.
 
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use once_cell::sync::Lazy;
 
-use super::core;
 use super::dispatch::{END, Table, dispatch};
-use super::handle;
-use super::ossl::LibCtx;
-use super::params::ParamBuilder;
-use super::params::{ParamsOut, param_desc};
-use super::sys::{self, OSSL_ALGORITHM, OSSL_CORE_HANDLE, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM};
+use super::{decoder, encoder, handle, keymgmt, signature, store};
 use crate::config::Config;
 use crate::error::{Error, Result, reason_strings};
-use crate::provider::ProvCtx;
-use crate::slot::Pin;
+use crate::ops::provider::ProvCtx;
+use crate::sys::abi::{
+    self, OSSL_ALGORITHM, OSSL_CORE_HANDLE, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM,
+};
+use crate::sys::core;
+use crate::sys::libcrypto::LibCtx;
+use crate::sys::params::ParamBuilder;
+use crate::sys::params::{ParamsOut, param_desc};
+use crate::token::slot::Pin;
 use std::ffi::CString;
 use zeroize::Zeroizing;
 
@@ -75,12 +58,12 @@ pub unsafe extern "C" fn OSSL_provider_init(
     provctx: *mut *mut c_void,
 ) -> c_int {
     ffi_boundary!("OSSL_provider_init", 0, {
-        const _: sys::OSSL_provider_init_fn = Some(OSSL_provider_init);
+        const _: abi::OSSL_provider_init_fn = Some(OSSL_provider_init);
         if handle.is_null() || in_.is_null() || out.is_null() || provctx.is_null() {
             return Err(Error::NullArg("OSSL_provider_init argument"));
         }
         crate::logging::init_from_env();
-        super::process::watch_forks();
+        crate::sys::atfork::watch_forks();
         // SAFETY: `in_` and `handle` are the core's, as OpenSSL passed them.
         let core_handle = unsafe { core::register(handle, in_) };
         let result = (|| {
@@ -167,7 +150,7 @@ pub(crate) unsafe fn prov_ctx<'a>(provctx: *mut c_void) -> Result<&'a Arc<ProvCt
 
 /// Asks OpenSSL's passphrase callback for a PIN.
 pub(crate) fn ask_pin(
-    callback: sys::OSSL_PASSPHRASE_CALLBACK,
+    callback: abi::OSSL_PASSPHRASE_CALLBACK,
     arg: *mut c_void,
     info: &str,
 ) -> Result<Option<Pin>> {
@@ -176,7 +159,7 @@ pub(crate) fn ask_pin(
     };
     let info = CString::new(info).map_err(|_| Error::BadParam("prompt text".into()))?;
     let mut params = ParamBuilder::new();
-    params.utf8(sys::OSSL_PASSPHRASE_PARAM_INFO, &info);
+    params.utf8(abi::OSSL_PASSPHRASE_PARAM_INFO, &info);
     let mut buffer = Zeroizing::new([0u8; 256]);
     let mut len = 0usize;
     // SAFETY: OpenSSL's callback with its own argument; buffer is writable for its size, len is
@@ -228,10 +211,10 @@ unsafe extern "C" fn prov_get_params(_provctx: *mut c_void, params: *mut OSSL_PA
     ffi_boundary!("prov_get_params", 0, {
         // SAFETY: OpenSSL passes a terminated, writable request array.
         let mut out = unsafe { ParamsOut::new(params) };
-        out.set_static_utf8(sys::OSSL_PROV_PARAM_NAME, c"pkcs11-ossl PKCS#11 provider")?;
-        out.set_static_utf8(sys::OSSL_PROV_PARAM_VERSION, VERSION)?;
-        out.set_static_utf8(sys::OSSL_PROV_PARAM_BUILDINFO, BUILDINFO)?;
-        out.set_int(sys::OSSL_PROV_PARAM_STATUS, 1)?;
+        out.set_static_utf8(abi::OSSL_PROV_PARAM_NAME, c"pkcs11-ossl PKCS#11 provider")?;
+        out.set_static_utf8(abi::OSSL_PROV_PARAM_VERSION, VERSION)?;
+        out.set_static_utf8(abi::OSSL_PROV_PARAM_BUILDINFO, BUILDINFO)?;
+        out.set_int(abi::OSSL_PROV_PARAM_STATUS, 1)?;
         Ok(1)
     })
 }
@@ -406,11 +389,11 @@ unsafe extern "C" fn prov_query_operation(
         // SAFETY: provctx is ours.
         let ctx = unsafe { prov_ctx(provctx)? };
         let (name, table) = match operation_id {
-            sys::OSSL_OP_KEYMGMT => ("keymgmt", KEYMGMT_ALGORITHMS.as_ptr()),
-            sys::OSSL_OP_SIGNATURE => ("signature", SIGNATURE_ALGORITHMS.as_ptr()),
-            sys::OSSL_OP_STORE => ("store", STORE_ALGORITHMS.as_ptr()),
-            sys::OSSL_OP_ENCODER => ("encoder", ENCODER_ALGORITHMS.as_ptr()),
-            sys::OSSL_OP_DECODER => ("decoder", DECODER_ALGORITHMS.as_ptr()),
+            abi::OSSL_OP_KEYMGMT => ("keymgmt", KEYMGMT_ALGORITHMS.as_ptr()),
+            abi::OSSL_OP_SIGNATURE => ("signature", SIGNATURE_ALGORITHMS.as_ptr()),
+            abi::OSSL_OP_STORE => ("store", STORE_ALGORITHMS.as_ptr()),
+            abi::OSSL_OP_ENCODER => ("encoder", ENCODER_ALGORITHMS.as_ptr()),
+            abi::OSSL_OP_DECODER => ("decoder", DECODER_ALGORITHMS.as_ptr()),
             _ => return Ok(std::ptr::null()),
         };
         if ctx.config.block_operations.iter().any(|b| b == name) {

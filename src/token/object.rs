@@ -15,9 +15,9 @@ use cryptoki::session::Session;
 
 use crate::asn1::Curve;
 use crate::error::{Error, Result};
-use crate::ffi::process;
-use crate::provider::ProvCtx;
-use crate::slot::{PinRequest, Slot, TokenIdentity, is_session_lost};
+use crate::ops::provider::ProvCtx;
+use crate::sys::atfork;
+use crate::token::slot::{PinRequest, Slot, TokenIdentity, is_session_lost};
 
 /// The public half of a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl TokenKey {
             private,
             token: slot.identity().clone(),
             binding: RwLock::new(Binding {
-                generation: process::generation(),
+                generation: atfork::generation(),
                 slot: Arc::clone(slot),
                 token_handle: handle,
                 handle,
@@ -139,7 +139,7 @@ impl TokenKey {
     /// (`rebind`), with the session copy made on first use when `pkcs11-module-cache-keys` is
     /// set.
     fn bound(&self, prov: &ProvCtx, rebind: Rebind) -> Result<(Arc<Slot>, ObjectHandle)> {
-        let generation = process::generation();
+        let generation = atfork::generation();
         let copy = prov.config.cache_keys;
         if rebind == Rebind::No {
             let binding = self.binding.read().map_err(|_| poisoned())?;
@@ -608,7 +608,7 @@ fn companion_public_key(
     }
     for handle in session.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), link])? {
         if let Some(Found::Certificate { der, .. }) = certificate(session, handle)? {
-            return crate::ffi::ossl::certificate_public_key(&der).map(Some);
+            return crate::sys::libcrypto::certificate_public_key(&der).map(Some);
         }
     }
     Ok(None)

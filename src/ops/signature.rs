@@ -16,12 +16,12 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 
 use crate::asn1::{self, Curve, Digest};
 use crate::error::{Error, Result};
-use crate::ffi::ossl::DigestCtx;
-use crate::ffi::params::{Params, ParamsOut};
-use crate::ffi::slice::OutBuf;
-use crate::ffi::sys;
-use crate::object::{KeyAlgorithm, KeyObj};
-use crate::provider::ProvCtx;
+use crate::ops::provider::ProvCtx;
+use crate::sys::abi;
+use crate::sys::libcrypto::DigestCtx;
+use crate::sys::params::{Params, ParamsOut};
+use crate::sys::slice::OutBuf;
+use crate::token::object::{KeyAlgorithm, KeyObj};
 
 /// The signature algorithms registered with OpenSSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,11 +343,11 @@ impl SignCtx {
 
     /// `set_ctx_params` (digest, pad-mode, saltlen, mgf1-digest).
     pub(crate) fn set_params(&mut self, params: Params<'_>) -> Result<()> {
-        if let Some(p) = params.find(sys::OSSL_SIGNATURE_PARAM_DIGEST) {
+        if let Some(p) = params.find(abi::OSSL_SIGNATURE_PARAM_DIGEST) {
             self.set_digest(p.utf8()?)?;
         }
         let rsa = self.algorithm == SigAlgorithm::Rsa;
-        if let Some(p) = params.find(sys::OSSL_SIGNATURE_PARAM_PAD_MODE) {
+        if let Some(p) = params.find(abi::OSSL_SIGNATURE_PARAM_PAD_MODE) {
             if !rsa {
                 return Err(Error::Unsupported("pad-mode applies to RSA only".into()));
             }
@@ -381,7 +381,7 @@ impl SignCtx {
             }
             self.padding = padding;
         }
-        if let Some(p) = params.find(sys::OSSL_SIGNATURE_PARAM_PSS_SALTLEN) {
+        if let Some(p) = params.find(abi::OSSL_SIGNATURE_PARAM_PSS_SALTLEN) {
             if !rsa {
                 return Err(Error::Unsupported("saltlen applies to RSA-PSS only".into()));
             }
@@ -407,7 +407,7 @@ impl SignCtx {
                 n => return Err(Error::BadParam(format!("PSS salt length {n}"))),
             };
         }
-        if let Some(p) = params.find(sys::OSSL_SIGNATURE_PARAM_MGF1_DIGEST) {
+        if let Some(p) = params.find(abi::OSSL_SIGNATURE_PARAM_MGF1_DIGEST) {
             if !rsa {
                 return Err(Error::Unsupported(
                     "mgf1-digest applies to RSA-PSS only".into(),
@@ -424,13 +424,13 @@ impl SignCtx {
 
     /// `get_ctx_params` (algorithm-id, digest, pad-mode, saltlen, mgf1-digest).
     pub(crate) fn get_params(&self, out: &mut ParamsOut<'_>) -> Result<()> {
-        if out.wants(sys::OSSL_SIGNATURE_PARAM_ALGORITHM_ID) {
+        if out.wants(abi::OSSL_SIGNATURE_PARAM_ALGORITHM_ID) {
             let id = self.algorithm_id()?;
-            out.set_octets(sys::OSSL_SIGNATURE_PARAM_ALGORITHM_ID, &id)?;
+            out.set_octets(abi::OSSL_SIGNATURE_PARAM_ALGORITHM_ID, &id)?;
         }
         if let Some(digest) = self.digest {
-            out.set_utf8(sys::OSSL_SIGNATURE_PARAM_DIGEST, digest.name())?;
-            out.set_size(sys::OSSL_SIGNATURE_PARAM_DIGEST_SIZE, digest.size())?;
+            out.set_utf8(abi::OSSL_SIGNATURE_PARAM_DIGEST, digest.name())?;
+            out.set_size(abi::OSSL_SIGNATURE_PARAM_DIGEST_SIZE, digest.size())?;
         }
         if self.algorithm == SigAlgorithm::Rsa {
             let (number, name) = match self.padding {
@@ -439,10 +439,10 @@ impl SignCtx {
                 Padding::None => (RSA_NO_PADDING, "none"),
             };
             if out
-                .set_int(sys::OSSL_SIGNATURE_PARAM_PAD_MODE, number)
+                .set_int(abi::OSSL_SIGNATURE_PARAM_PAD_MODE, number)
                 .is_err()
             {
-                out.set_utf8(sys::OSSL_SIGNATURE_PARAM_PAD_MODE, name)?;
+                out.set_utf8(abi::OSSL_SIGNATURE_PARAM_PAD_MODE, name)?;
             }
             let (number, name) = match self.salt {
                 SaltLength::Digest => (SALTLEN_DIGEST, "digest".to_string()),
@@ -454,13 +454,13 @@ impl SignCtx {
                 SaltLength::Exact(n) => (i32::try_from(n).unwrap_or(i32::MAX), n.to_string()),
             };
             if out
-                .set_int(sys::OSSL_SIGNATURE_PARAM_PSS_SALTLEN, number)
+                .set_int(abi::OSSL_SIGNATURE_PARAM_PSS_SALTLEN, number)
                 .is_err()
             {
-                out.set_utf8(sys::OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &name)?;
+                out.set_utf8(abi::OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &name)?;
             }
             if let Some(mgf1) = self.mgf1.or(self.digest) {
-                out.set_utf8(sys::OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mgf1.name())?;
+                out.set_utf8(abi::OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mgf1.name())?;
             }
         }
         Ok(())

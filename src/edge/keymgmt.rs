@@ -1,17 +1,17 @@
 //! `extern "C"` shims and dispatch tables for KEYMGMT (provider-keymgmt(7)): RSA, RSA-PSS, EC,
-//! ED25519, ED448. Logic lives in `crate::keymgmt`.
+//! ED25519, ED448. Logic lives in `crate::ops::keymgmt`.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
+use crate::edge::dispatch::{END, Table, dispatch};
+use crate::edge::handle;
 use crate::error::Error;
-use crate::ffi::dispatch::{END, Table, dispatch};
-use crate::ffi::handle;
-use crate::ffi::params::{Params, ParamsOut, param_desc};
-use crate::ffi::slice;
-use crate::ffi::sys::{self, OSSL_DISPATCH, OSSL_PARAM};
-use crate::keymgmt::{self, KeyData};
-use crate::object::KeyAlgorithm;
+use crate::ops::keymgmt::{self, KeyData};
+use crate::sys::abi::{self, OSSL_DISPATCH, OSSL_PARAM};
+use crate::sys::params::{Params, ParamsOut, param_desc};
+use crate::sys::slice;
+use crate::token::object::KeyAlgorithm;
 
 /// Defines the algorithm-specific shims (`new`, `load`, `query_operation_name`) and the table.
 macro_rules! keymgmt_table {
@@ -239,7 +239,7 @@ unsafe extern "C" fn kmgmt_key_types(_selection: c_int) -> *const OSSL_PARAM {
 unsafe extern "C" fn kmgmt_export(
     keydata: *mut c_void,
     selection: c_int,
-    callback: sys::OSSL_CALLBACK,
+    callback: abi::OSSL_CALLBACK,
     cbarg: *mut c_void,
 ) -> c_int {
     ffi_boundary!("kmgmt_export", 0, {

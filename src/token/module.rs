@@ -11,14 +11,14 @@ use cryptoki::error::RvError;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ffi::pkcs11::SignFunctions;
-use crate::slot::{Slot, SlotSettings};
+use crate::sys::pkcs11::SignFunctions;
+use crate::token::slot::{Slot, SlotSettings};
 
 /// A loaded and initialised PKCS#11 module with the slots seen so far.
 pub(crate) struct Module {
     pkcs11: Pkcs11,
     path: String,
-    /// Fork generation this module was initialised in (see `ffi::process`).
+    /// Fork generation this module was initialised in (see `sys::atfork`).
     generation: u64,
     no_deinit: bool,
     settings: Arc<SlotSettings>,
@@ -52,9 +52,9 @@ impl Module {
         let args = match &init_args {
             None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
             // `init_args` stays alive until after C_Initialize below.
-            Some(text) => crate::ffi::pkcs11::init_args_with_reserved(text),
+            Some(text) => crate::sys::pkcs11::init_args_with_reserved(text),
         };
-        let generation = crate::ffi::process::generation();
+        let generation = crate::sys::atfork::generation();
         match pkcs11.initialize(args) {
             Ok(()) => {}
             // In a forked child the module may still consider itself initialised by the parent;
@@ -66,7 +66,7 @@ impl Module {
                 let _ = pkcs11.clone().finalize();
                 let args = match &init_args {
                     None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
-                    Some(text) => crate::ffi::pkcs11::init_args_with_reserved(text),
+                    Some(text) => crate::sys::pkcs11::init_args_with_reserved(text),
                 };
                 pkcs11.initialize(args).map_err(|e| {
                     Error::from(e).context(format!("re-initialising '{path}' after fork"))
@@ -106,7 +106,7 @@ impl Module {
 
     /// True when this module was initialised in the current process (not inherited over fork).
     pub(crate) fn is_current(&self) -> bool {
-        self.generation == crate::ffi::process::generation()
+        self.generation == crate::sys::atfork::generation()
     }
 
     /// Path the module was loaded from.

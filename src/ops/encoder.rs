@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use crate::asn1;
 use crate::error::{Error, Result};
-use crate::ffi::ossl::{CoreBio, PublicPkey};
-use crate::ffi::sys;
-use crate::keymgmt::{self, KeyData};
-use crate::object::{KeyAlgorithm, KeyObj, PublicKey};
-use crate::provider::ProvCtx;
+use crate::ops::keymgmt::{self, KeyData};
+use crate::ops::provider::ProvCtx;
+use crate::sys::abi;
+use crate::sys::libcrypto::{CoreBio, PublicPkey};
+use crate::token::object::{KeyAlgorithm, KeyObj, PublicKey};
 use crate::uri::{ObjectType, Pkcs11Uri};
 
 /// An encoder context.
@@ -97,7 +97,7 @@ impl EncoderCtx {
     /// `OSSL_FUNC_encoder_encode` for `text`.
     pub(crate) fn encode_text(&self, data: &KeyData, out: &CoreBio) -> Result<()> {
         let key = data.key()?;
-        let all = sys::OSSL_KEYMGMT_SELECT_PUBLIC_KEY | sys::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
+        let all = abi::OSSL_KEYMGMT_SELECT_PUBLIC_KEY | abi::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
         let mut params = keymgmt::public_params(&key.public, all);
         let pkey = PublicPkey::from_params(
             self.prov.libctx(),

@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{CachePins, Config, LoginBehavior};
 use crate::error::{Error, Result};
-use crate::ffi::pkcs11::SignFunctions;
+use crate::sys::pkcs11::SignFunctions;
 use crate::uri::Pkcs11Uri;
 
 /// Longest wait for a session when the token's session limit is reached.
@@ -551,7 +551,7 @@ fn log_in_as(
     user: UserType,
     pin: Option<&Pin>,
 ) -> std::result::Result<(), cryptoki::error::Error> {
-    crate::ffi::ossl::discarding_errors(|| match pin {
+    crate::sys::libcrypto::discarding_errors(|| match pin {
         None => session.login(user, None),
         Some(pin) => session.login_with_raw(user, &RawAuthPin::new(Box::new(pin.to_vec()))),
     })

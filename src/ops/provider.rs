@@ -9,9 +9,9 @@ use once_cell::sync::OnceCell;
 use crate::asn1::Digest;
 use crate::config::{Config, LoadBehavior};
 use crate::error::{Error, Result};
-use crate::ffi::core::CoreHandle;
-use crate::ffi::ossl::{LibCtx, Md};
-use crate::module::Module;
+use crate::sys::core::CoreHandle;
+use crate::sys::libcrypto::{LibCtx, Md};
+use crate::token::module::Module;
 
 /// One loaded instance of the provider.
 pub(crate) struct ProvCtx {
@@ -66,7 +66,7 @@ impl ProvCtx {
         if let Some(inherited) = slot.take() {
             Module::release(inherited);
         }
-        let module = Arc::new(crate::ffi::ossl::discarding_errors(|| {
+        let module = Arc::new(crate::sys::libcrypto::discarding_errors(|| {
             Module::load(&self.config)
         })?);
         *slot = Some(Arc::clone(&module));

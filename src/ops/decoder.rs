@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::object::{Found, KeyAlgorithm, KeyObj};
+use crate::ops::provider::ProvCtx;
+use crate::ops::store::StoreCtx;
 use crate::pemuri;
-use crate::provider::ProvCtx;
-use crate::slot::Prompt;
-use crate::store::StoreCtx;
+use crate::token::object::{Found, KeyAlgorithm, KeyObj};
+use crate::token::slot::Prompt;
 
 /// A decoder instance for one key type.
 pub(crate) struct DecoderCtx {

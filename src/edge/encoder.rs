@@ -1,15 +1,15 @@
 //! `extern "C"` shims and dispatch tables for the ENCODERs (provider-encoder(7)) of token keys:
-//! text, PEM-URI, and SubjectPublicKeyInfo DER/PEM. Logic lives in `crate::encoder`.
+//! text, PEM-URI, and SubjectPublicKeyInfo DER/PEM. Logic lives in `crate::ops::encoder`.
 
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
-use crate::encoder::EncoderCtx;
+use crate::edge::dispatch::{END, dispatch};
+use crate::edge::handle;
 use crate::error::Error;
-use crate::ffi::dispatch::{END, dispatch};
-use crate::ffi::handle;
-use crate::ffi::sys::{self, OSSL_CORE_BIO, OSSL_DISPATCH, OSSL_PARAM};
-use crate::keymgmt::KeyData;
+use crate::ops::encoder::EncoderCtx;
+use crate::ops::keymgmt::KeyData;
+use crate::sys::abi::{self, OSSL_CORE_BIO, OSSL_DISPATCH, OSSL_PARAM};
 
 /// A dispatch table of one encoder kind: shared context functions, its own selection check
 /// and its own `encode` shim.
@@ -51,7 +51,7 @@ macro_rules! encode_shim {
             obj_raw: *const c_void,
             _obj_abstract: *const OSSL_PARAM,
             _selection: c_int,
-            _cb: sys::OSSL_PASSPHRASE_CALLBACK,
+            _cb: abi::OSSL_PASSPHRASE_CALLBACK,
             _cbarg: *mut c_void,
         ) -> c_int {
             ffi_boundary!(stringify!($name), 0, {
@@ -67,7 +67,7 @@ macro_rules! encode_shim {
                     return Err(Error::NullArg("output BIO"));
                 }
                 // SAFETY: out is the non-NULL core BIO OpenSSL passed, live during this call.
-                let out = unsafe { crate::ffi::ossl::CoreBio::new(out) };
+                let out = unsafe { crate::sys::libcrypto::CoreBio::new(out) };
                 ctx.$method(data, &out $(, $extra)*)?;
                 Ok(1)
             })
@@ -115,13 +115,13 @@ unsafe extern "C" fn enc_freectx(ctx: *mut c_void) {
 
 /// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the text encoder: any key selection.
 unsafe extern "C" fn enc_text_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
-    let keys = sys::OSSL_KEYMGMT_SELECT_KEYPAIR | sys::OSSL_KEYMGMT_SELECT_ALL_PARAMETERS;
+    let keys = abi::OSSL_KEYMGMT_SELECT_KEYPAIR | abi::OSSL_KEYMGMT_SELECT_ALL_PARAMETERS;
     (selection & keys != 0).into()
 }
 
 /// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the PEM-URI encoder: private keys only.
 unsafe extern "C" fn enc_pem_uri_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
-    (selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0).into()
+    (selection & abi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0).into()
 }
 
 /// `OSSL_FUNC_ENCODER_DOES_SELECTION` of the SubjectPublicKeyInfo encoders: a selection that
@@ -130,7 +130,7 @@ unsafe extern "C" fn enc_public_key_does_selection(
     _provctx: *mut c_void,
     selection: c_int,
 ) -> c_int {
-    (selection & sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY == 0
-        && selection & sys::OSSL_KEYMGMT_SELECT_PUBLIC_KEY != 0)
+    (selection & abi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY == 0
+        && selection & abi::OSSL_KEYMGMT_SELECT_PUBLIC_KEY != 0)
         .into()
 }

@@ -13,13 +13,13 @@ use std::sync::Mutex;
 
 use once_cell::sync::OnceCell;
 
-use super::sys::{self, OSSL_CORE_HANDLE, OSSL_DISPATCH, OSSL_PARAM};
+use super::abi::{self, OSSL_CORE_HANDLE, OSSL_DISPATCH, OSSL_PARAM};
 use crate::error::{Error, Result};
 
 unsafe extern "C" {
-    /// src/ffi/err_shim.c: builds the va_list for core_vset_error.
+    /// src/sys/err_shim.c: builds the va_list for core_vset_error.
     fn pkcs11_ossl_set_error(
-        vset_error: sys::OSSL_FUNC_core_vset_error_fn,
+        vset_error: abi::OSSL_FUNC_core_vset_error_fn,
         handle: *const OSSL_CORE_HANDLE,
         reason: u32,
         fmt: *const c_char,
@@ -29,10 +29,10 @@ unsafe extern "C" {
 
 /// The core upcalls the provider uses.
 struct Core {
-    get_params: sys::OSSL_FUNC_core_get_params_fn,
-    new_error: sys::OSSL_FUNC_core_new_error_fn,
-    set_error_debug: sys::OSSL_FUNC_core_set_error_debug_fn,
-    vset_error: sys::OSSL_FUNC_core_vset_error_fn,
+    get_params: abi::OSSL_FUNC_core_get_params_fn,
+    new_error: abi::OSSL_FUNC_core_new_error_fn,
+    set_error_debug: abi::OSSL_FUNC_core_set_error_debug_fn,
+    vset_error: abi::OSSL_FUNC_core_vset_error_fn,
 }
 
 static CORE: OnceCell<Core> = OnceCell::new();
@@ -55,17 +55,17 @@ unsafe impl Sync for CoreHandle {}
 /// Finds the upcall with `id` in the core's dispatch table and casts it to its type.
 macro_rules! upcall {
     ($table:expr, $id:ident, $fn_ty:ident) => {{
-        let mut found: sys::$fn_ty = None;
+        let mut found: abi::$fn_ty = None;
         let mut entry = $table;
         // SAFETY: `in` is a dispatch table terminated by function_id 0 (provider-base(7)).
         while let Some(e) = unsafe { entry.as_ref() } {
             if e.function_id == 0 {
                 break;
             }
-            if e.function_id == sys::$id {
+            if e.function_id == abi::$id {
                 // SAFETY: the core stores a `$fn_ty` under `$id`; both are nullable fn pointers.
                 found = unsafe {
-                    ::core::mem::transmute::<Option<unsafe extern "C" fn()>, sys::$fn_ty>(
+                    ::core::mem::transmute::<Option<unsafe extern "C" fn()>, abi::$fn_ty>(
                         e.function,
                     )
                 };
@@ -127,7 +127,7 @@ pub(crate) fn config_values(handle: CoreHandle, keys: &[&str]) -> Result<HashMap
         .zip(values.iter_mut())
         .map(|(name, slot)| OSSL_PARAM {
             key: name.as_ptr(),
-            data_type: sys::OSSL_PARAM_UTF8_PTR as u32,
+            data_type: abi::OSSL_PARAM_UTF8_PTR as u32,
             data: (slot as *mut *const c_char).cast(),
             data_size: size_of::<*const c_char>(),
             return_size: usize::MAX,

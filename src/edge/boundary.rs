@@ -12,11 +12,11 @@ macro_rules! ffi_boundary {
         )) {
             Ok(Ok(value)) => value,
             Ok(Err(err)) => {
-                $crate::ffi::core::raise_error(&err, $name);
+                $crate::sys::core::raise_error(&err, $name);
                 $fail
             }
             Err(_) => {
-                $crate::ffi::core::raise_error(&$crate::error::Error::Panic, $name);
+                $crate::sys::core::raise_error(&$crate::error::Error::Panic, $name);
                 $fail
             }
         }

@@ -1,18 +1,18 @@
 //! `extern "C"` shims and dispatch table for the `pkcs11` STORE (provider-storemgmt(7)).
-//! Logic lives in `crate::store`; this file turns found objects into provider-object(7) params
+//! Logic lives in `crate::ops::store`; this file turns found objects into provider-object(7) params
 //! and the OpenSSL passphrase callback into a PIN prompt.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::Arc;
 
+use crate::edge::dispatch::{END, Table, dispatch};
+use crate::edge::handle;
 use crate::error::Error;
-use crate::ffi::dispatch::{END, Table, dispatch};
-use crate::ffi::handle;
-use crate::ffi::params::{ParamBuilder, Params, param_desc};
-use crate::ffi::sys::{self, OSSL_DISPATCH, OSSL_PARAM};
-use crate::keymgmt;
-use crate::object::Found;
-use crate::store::StoreCtx;
+use crate::ops::keymgmt;
+use crate::ops::store::StoreCtx;
+use crate::sys::abi::{self, OSSL_DISPATCH, OSSL_PARAM};
+use crate::sys::params::{ParamBuilder, Params, param_desc};
+use crate::token::object::Found;
 
 pub(crate) static STORE: [OSSL_DISPATCH; 7] = [
     dispatch!(OSSL_FUNC_STORE_OPEN, OSSL_FUNC_store_open_fn, store_open),
@@ -66,7 +66,7 @@ unsafe extern "C" fn store_set_ctx_params(ctx: *mut c_void, params: *const OSSL_
                 Params::new(params),
             )
         };
-        if let Some(p) = params.find(sys::OSSL_STORE_PARAM_EXPECT) {
+        if let Some(p) = params.find(abi::OSSL_STORE_PARAM_EXPECT) {
             ctx.set_expect(p.int()?);
         }
         Ok(1)
@@ -76,9 +76,9 @@ unsafe extern "C" fn store_set_ctx_params(ctx: *mut c_void, params: *const OSSL_
 /// `OSSL_FUNC_STORE_LOAD`: hands the next object to `object_cb`.
 unsafe extern "C" fn store_load(
     ctx: *mut c_void,
-    object_cb: sys::OSSL_CALLBACK,
+    object_cb: abi::OSSL_CALLBACK,
     object_cbarg: *mut c_void,
-    pw_cb: sys::OSSL_PASSPHRASE_CALLBACK,
+    pw_cb: abi::OSSL_PASSPHRASE_CALLBACK,
     pw_cbarg: *mut c_void,
 ) -> c_int {
     ffi_boundary!("store_load", 0, {
@@ -96,18 +96,18 @@ unsafe extern "C" fn store_load(
             Found::Key(key) => {
                 published = keymgmt::publish(Arc::clone(key))?;
                 params
-                    .int(sys::OSSL_OBJECT_PARAM_TYPE, sys::OSSL_OBJECT_PKEY)
-                    .utf8(sys::OSSL_OBJECT_PARAM_DATA_TYPE, key.algorithm.type_name())
-                    .octets(sys::OSSL_OBJECT_PARAM_REFERENCE, published.reference());
+                    .int(abi::OSSL_OBJECT_PARAM_TYPE, abi::OSSL_OBJECT_PKEY)
+                    .utf8(abi::OSSL_OBJECT_PARAM_DATA_TYPE, key.algorithm.type_name())
+                    .octets(abi::OSSL_OBJECT_PARAM_REFERENCE, published.reference());
             }
             Found::Certificate { der, .. } => {
                 params
-                    .int(sys::OSSL_OBJECT_PARAM_TYPE, sys::OSSL_OBJECT_CERT)
-                    .octets(sys::OSSL_OBJECT_PARAM_DATA, der);
+                    .int(abi::OSSL_OBJECT_PARAM_TYPE, abi::OSSL_OBJECT_CERT)
+                    .octets(abi::OSSL_OBJECT_PARAM_DATA, der);
             }
         }
         if let Some(desc) = &description {
-            params.utf8(sys::OSSL_OBJECT_PARAM_DESC, desc);
+            params.utf8(abi::OSSL_OBJECT_PARAM_DESC, desc);
         }
         // SAFETY: OpenSSL's callback with its own argument and our terminated array, which
         // (with the published reference) stays alive until the callback returns.

@@ -19,14 +19,14 @@ use once_cell::sync::Lazy;
 
 use crate::asn1::Curve;
 use crate::error::{Error, Result};
-use crate::ffi::params::{ParamBuilder, Params, ParamsOut};
-use crate::ffi::sys;
-use crate::object::{KeyAlgorithm, KeyObj, PublicKey};
+use crate::sys::abi;
+use crate::sys::params::{ParamBuilder, Params, ParamsOut};
+use crate::token::object::{KeyAlgorithm, KeyObj, PublicKey};
 
 /// `OSSL_KEYMGMT_SELECT_*` bits (openssl/core_dispatch.h).
-const SELECT_PRIVATE_KEY: i32 = sys::OSSL_KEYMGMT_SELECT_PRIVATE_KEY;
-const SELECT_PUBLIC_KEY: i32 = sys::OSSL_KEYMGMT_SELECT_PUBLIC_KEY;
-const SELECT_DOMAIN_PARAMETERS: i32 = sys::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
+const SELECT_PRIVATE_KEY: i32 = abi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY;
+const SELECT_PUBLIC_KEY: i32 = abi::OSSL_KEYMGMT_SELECT_PUBLIC_KEY;
+const SELECT_DOMAIN_PARAMETERS: i32 = abi::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
 
 /// The keydata OpenSSL holds: the algorithm of the keymgmt that made it and, once loaded or
 /// imported, the key.
@@ -180,40 +180,40 @@ fn default_digest(algorithm: KeyAlgorithm) -> Option<&'static str> {
 /// `OSSL_FUNC_keymgmt_get_params`.
 pub(crate) fn get_params(data: &KeyData, out: &mut ParamsOut<'_>) -> Result<()> {
     let key = data.key()?;
-    out.set_int(sys::OSSL_PKEY_PARAM_BITS, to_int(key.bits())?)?;
+    out.set_int(abi::OSSL_PKEY_PARAM_BITS, to_int(key.bits())?)?;
     out.set_int(
-        sys::OSSL_PKEY_PARAM_SECURITY_BITS,
+        abi::OSSL_PKEY_PARAM_SECURITY_BITS,
         to_int(key.security_bits())?,
     )?;
     out.set_int(
-        sys::OSSL_PKEY_PARAM_MAX_SIZE,
+        abi::OSSL_PKEY_PARAM_MAX_SIZE,
         to_int(key.max_signature_size())?,
     )?;
     match default_digest(key.algorithm) {
-        Some(name) => out.set_utf8(sys::OSSL_PKEY_PARAM_DEFAULT_DIGEST, name)?,
+        Some(name) => out.set_utf8(abi::OSSL_PKEY_PARAM_DEFAULT_DIGEST, name)?,
         // EdDSA signs the message itself: tell X.509/CMS code to pass no digest.
-        None => out.set_utf8(sys::OSSL_PKEY_PARAM_MANDATORY_DIGEST, "")?,
+        None => out.set_utf8(abi::OSSL_PKEY_PARAM_MANDATORY_DIGEST, "")?,
     }
     match &key.public {
         PublicKey::Rsa { modulus, exponent } => {
-            out.set_bn(sys::OSSL_PKEY_PARAM_RSA_N, modulus)?;
-            out.set_bn(sys::OSSL_PKEY_PARAM_RSA_E, exponent)?;
+            out.set_bn(abi::OSSL_PKEY_PARAM_RSA_N, modulus)?;
+            out.set_bn(abi::OSSL_PKEY_PARAM_RSA_E, exponent)?;
         }
         PublicKey::Ec { curve, point } => {
             if !curve.is_edwards() {
-                out.set_utf8(sys::OSSL_PKEY_PARAM_GROUP_NAME, curve.group_name())?;
+                out.set_utf8(abi::OSSL_PKEY_PARAM_GROUP_NAME, curve.group_name())?;
                 out.set_utf8(
-                    sys::OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                    abi::OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
                     if point.first() == Some(&4) {
                         "uncompressed"
                     } else {
                         "compressed"
                     },
                 )?;
-                out.set_utf8(sys::OSSL_PKEY_PARAM_EC_ENCODING, "named_curve")?;
+                out.set_utf8(abi::OSSL_PKEY_PARAM_EC_ENCODING, "named_curve")?;
             }
-            out.set_octets(sys::OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point)?;
-            out.set_octets(sys::OSSL_PKEY_PARAM_PUB_KEY, point)?;
+            out.set_octets(abi::OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point)?;
+            out.set_octets(abi::OSSL_PKEY_PARAM_PUB_KEY, point)?;
         }
     }
     Ok(())
@@ -229,7 +229,7 @@ fn to_int(value: usize) -> Result<i32> {
 pub(crate) fn export(
     data: &KeyData,
     selection: i32,
-    callback: impl FnOnce(*const sys::OSSL_PARAM) -> bool,
+    callback: impl FnOnce(*const abi::OSSL_PARAM) -> bool,
 ) -> Result<bool> {
     let key = data.key()?;
     // A selection with the private key is refused only for keys that have one: OpenSSL 3.0
@@ -257,17 +257,17 @@ pub(crate) fn public_params(public: &PublicKey, selection: i32) -> ParamBuilder<
         PublicKey::Rsa { modulus, exponent } => {
             if selection & SELECT_PUBLIC_KEY != 0 {
                 params
-                    .big_number(sys::OSSL_PKEY_PARAM_RSA_N, modulus)
-                    .big_number(sys::OSSL_PKEY_PARAM_RSA_E, exponent);
+                    .big_number(abi::OSSL_PKEY_PARAM_RSA_N, modulus)
+                    .big_number(abi::OSSL_PKEY_PARAM_RSA_E, exponent);
             }
         }
         PublicKey::Ec { curve, point } => {
             let wants_group = selection & (SELECT_DOMAIN_PARAMETERS | SELECT_PUBLIC_KEY) != 0;
             if let (true, Some(group)) = (wants_group, group_name(*curve)) {
-                params.utf8(sys::OSSL_PKEY_PARAM_GROUP_NAME, group);
+                params.utf8(abi::OSSL_PKEY_PARAM_GROUP_NAME, group);
             }
             if selection & SELECT_PUBLIC_KEY != 0 {
-                params.octets(sys::OSSL_PKEY_PARAM_PUB_KEY, point);
+                params.octets(abi::OSSL_PKEY_PARAM_PUB_KEY, point);
             }
         }
     }
@@ -292,23 +292,23 @@ pub(crate) fn import(data: &mut KeyData, selection: i32, params: Params<'_>) -> 
     if selection & (SELECT_PUBLIC_KEY | SELECT_PRIVATE_KEY) == 0 {
         return Ok(false);
     }
-    let carries_private = params.find(sys::OSSL_PKEY_PARAM_RSA_D).is_some()
-        || params.find(sys::OSSL_PKEY_PARAM_PRIV_KEY).is_some();
+    let carries_private = params.find(abi::OSSL_PKEY_PARAM_RSA_D).is_some()
+        || params.find(abi::OSSL_PKEY_PARAM_PRIV_KEY).is_some();
     if carries_private {
         return Ok(false);
     }
     let public = match data.algorithm {
         KeyAlgorithm::Rsa | KeyAlgorithm::RsaPss => PublicKey::Rsa {
-            modulus: required(params, sys::OSSL_PKEY_PARAM_RSA_N)?.big_number()?,
-            exponent: required(params, sys::OSSL_PKEY_PARAM_RSA_E)?.big_number()?,
+            modulus: required(params, abi::OSSL_PKEY_PARAM_RSA_N)?.big_number()?,
+            exponent: required(params, abi::OSSL_PKEY_PARAM_RSA_E)?.big_number()?,
         },
         KeyAlgorithm::Ec => {
-            let group = required(params, sys::OSSL_PKEY_PARAM_GROUP_NAME)?.utf8()?;
+            let group = required(params, abi::OSSL_PKEY_PARAM_GROUP_NAME)?.utf8()?;
             let curve = Curve::from_group_name(group)
                 .ok_or_else(|| Error::Unsupported(format!("EC group {group}")))?;
             PublicKey::Ec {
                 curve,
-                point: required(params, sys::OSSL_PKEY_PARAM_PUB_KEY)?
+                point: required(params, abi::OSSL_PKEY_PARAM_PUB_KEY)?
                     .octets()?
                     .to_vec(),
             }
@@ -319,7 +319,7 @@ pub(crate) fn import(data: &mut KeyData, selection: i32, params: Params<'_>) -> 
             } else {
                 Curve::Ed448
             },
-            point: required(params, sys::OSSL_PKEY_PARAM_PUB_KEY)?
+            point: required(params, abi::OSSL_PKEY_PARAM_PUB_KEY)?
                 .octets()?
                 .to_vec(),
         },
@@ -328,7 +328,7 @@ pub(crate) fn import(data: &mut KeyData, selection: i32, params: Params<'_>) -> 
     Ok(true)
 }
 
-fn required<'a>(params: Params<'a>, key: &std::ffi::CStr) -> Result<crate::ffi::params::Param<'a>> {
+fn required<'a>(params: Params<'a>, key: &std::ffi::CStr) -> Result<crate::sys::params::Param<'a>> {
     params.find(key).ok_or_else(|| {
         Error::BadParam(format!("missing key parameter '{}'", key.to_string_lossy()))
     })
@@ -339,7 +339,7 @@ pub(crate) fn operation_name(
     algorithm: KeyAlgorithm,
     operation: i32,
 ) -> Option<&'static std::ffi::CStr> {
-    if operation != sys::OSSL_OP_SIGNATURE {
+    if operation != abi::OSSL_OP_SIGNATURE {
         return None;
     }
     match algorithm {

@@ -9,7 +9,7 @@ use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::marker::PhantomData;
 use std::ptr;
 
-use super::sys::{self, OSSL_PARAM};
+use super::abi::{self, OSSL_PARAM};
 use crate::error::{Error, Result};
 
 /// A read-only parameter array from OpenSSL (may be NULL = no parameters).
@@ -43,7 +43,7 @@ impl<'a> Params<'a> {
         }
         // SAFETY: self.ptr is a terminated array valid for 'a (constructor contract); locate
         // only reads it and returns NULL or a pointer into it.
-        let found = unsafe { sys::OSSL_PARAM_locate_const(self.ptr, key.as_ptr()) };
+        let found = unsafe { abi::OSSL_PARAM_locate_const(self.ptr, key.as_ptr()) };
         // SAFETY: NULL or an element of the array, valid for 'a.
         unsafe { found.as_ref() }.map(|raw| Param { raw })
     }
@@ -66,15 +66,15 @@ impl<'a> Param<'a> {
 
     /// True for UTF-8 string parameters.
     pub(crate) fn is_utf8(&self) -> bool {
-        self.raw.data_type == sys::OSSL_PARAM_UTF8_STRING as c_uint
-            || self.raw.data_type == sys::OSSL_PARAM_UTF8_PTR as c_uint
+        self.raw.data_type == abi::OSSL_PARAM_UTF8_STRING as c_uint
+            || self.raw.data_type == abi::OSSL_PARAM_UTF8_PTR as c_uint
     }
 
     /// The value as UTF-8 text.
     pub(crate) fn utf8(&self) -> Result<&'a str> {
         let mut out: *const c_char = ptr::null();
         // SAFETY: raw is a valid OSSL_PARAM; OpenSSL writes a pointer into its data (valid for 'a).
-        let ok = unsafe { sys::OSSL_PARAM_get_utf8_string_ptr(self.raw, &mut out) };
+        let ok = unsafe { abi::OSSL_PARAM_get_utf8_string_ptr(self.raw, &mut out) };
         if ok != 1 || out.is_null() {
             return Err(self.wrong_type("a UTF-8 string"));
         }
@@ -89,7 +89,7 @@ impl<'a> Param<'a> {
         let mut out: *const c_void = ptr::null();
         let mut len = 0usize;
         // SAFETY: raw is a valid OSSL_PARAM; OpenSSL writes a pointer/length into its data.
-        let ok = unsafe { sys::OSSL_PARAM_get_octet_string_ptr(self.raw, &mut out, &mut len) };
+        let ok = unsafe { abi::OSSL_PARAM_get_octet_string_ptr(self.raw, &mut out, &mut len) };
         if ok != 1 {
             return Err(self.wrong_type("an octet string"));
         }
@@ -101,7 +101,7 @@ impl<'a> Param<'a> {
     pub(crate) fn int(&self) -> Result<i32> {
         let mut out: c_int = 0;
         // SAFETY: raw is a valid OSSL_PARAM; `out` is a valid int to write.
-        if unsafe { sys::OSSL_PARAM_get_int(self.raw, &mut out) } == 1 {
+        if unsafe { abi::OSSL_PARAM_get_int(self.raw, &mut out) } == 1 {
             Ok(out)
         } else {
             Err(self.wrong_type("an integer"))
@@ -116,7 +116,7 @@ impl<'a> Param<'a> {
             return Err(self.wrong_type("an unsigned integer"));
         }
         // SAFETY: bn was just allocated for us by OSSL_PARAM_get_BN.
-        Ok(unsafe { super::ossl::BigNum::from_owned(bn) }.to_be())
+        Ok(unsafe { super::libcrypto::BigNum::from_owned(bn) }.to_be())
     }
 }
 
@@ -142,7 +142,7 @@ impl ParamsOut<'_> {
             return ptr::null_mut();
         }
         // SAFETY: terminated array (constructor contract); returns NULL or an element.
-        unsafe { sys::OSSL_PARAM_locate(self.ptr, key.as_ptr()) }
+        unsafe { abi::OSSL_PARAM_locate(self.ptr, key.as_ptr()) }
     }
 
     /// True when the caller asked for `key`.
@@ -168,13 +168,13 @@ impl ParamsOut<'_> {
     /// Sets an integer parameter if requested.
     pub(crate) fn set_int(&mut self, key: &CStr, value: i32) -> Result<()> {
         // SAFETY: p is an element of the caller's writable array.
-        self.answer(key, |p| unsafe { sys::OSSL_PARAM_set_int(p, value) })
+        self.answer(key, |p| unsafe { abi::OSSL_PARAM_set_int(p, value) })
     }
 
     /// Sets a `size_t` parameter if requested.
     pub(crate) fn set_size(&mut self, key: &CStr, value: usize) -> Result<()> {
         // SAFETY: p is an element of the caller's writable array.
-        self.answer(key, |p| unsafe { sys::OSSL_PARAM_set_size_t(p, value) })
+        self.answer(key, |p| unsafe { abi::OSSL_PARAM_set_size_t(p, value) })
     }
 
     /// Sets a UTF-8 string parameter if requested.
@@ -184,7 +184,7 @@ impl ParamsOut<'_> {
         // SAFETY: p is an element of the caller's writable array; value is NUL-terminated
         // and copied by OpenSSL.
         self.answer(key, |p| unsafe {
-            sys::OSSL_PARAM_set_utf8_string(p, value.as_ptr())
+            abi::OSSL_PARAM_set_utf8_string(p, value.as_ptr())
         })
     }
 
@@ -194,16 +194,16 @@ impl ParamsOut<'_> {
         let p = self.locate(key);
         // SAFETY: p is NULL or an element of the caller's array.
         let is_ptr = unsafe { p.as_ref() }
-            .is_some_and(|p| p.data_type == sys::OSSL_PARAM_UTF8_PTR as c_uint);
+            .is_some_and(|p| p.data_type == abi::OSSL_PARAM_UTF8_PTR as c_uint);
         if is_ptr {
             // SAFETY: p is an element of the caller's writable array; value is 'static.
             self.answer(key, |p| unsafe {
-                sys::OSSL_PARAM_set_utf8_ptr(p, value.as_ptr())
+                abi::OSSL_PARAM_set_utf8_ptr(p, value.as_ptr())
             })
         } else {
             // SAFETY: as in set_utf8; OpenSSL copies the string.
             self.answer(key, |p| unsafe {
-                sys::OSSL_PARAM_set_utf8_string(p, value.as_ptr())
+                abi::OSSL_PARAM_set_utf8_string(p, value.as_ptr())
             })
         }
     }
@@ -212,7 +212,7 @@ impl ParamsOut<'_> {
     pub(crate) fn set_octets(&mut self, key: &CStr, value: &[u8]) -> Result<()> {
         // SAFETY: p is an element of the caller's writable array; value is copied by OpenSSL.
         self.answer(key, |p| unsafe {
-            sys::OSSL_PARAM_set_octet_string(p, value.as_ptr().cast(), value.len())
+            abi::OSSL_PARAM_set_octet_string(p, value.as_ptr().cast(), value.len())
         })
     }
 
@@ -221,9 +221,9 @@ impl ParamsOut<'_> {
         if self.locate(key).is_null() {
             return Ok(());
         }
-        let bn = super::ossl::BigNum::from_be(big_endian)?;
+        let bn = super::libcrypto::BigNum::from_be(big_endian)?;
         // SAFETY: p is an element of the caller's writable array; bn is a valid BIGNUM.
-        self.answer(key, |p| unsafe { sys::OSSL_PARAM_set_BN(p, bn.as_ptr()) })
+        self.answer(key, |p| unsafe { abi::OSSL_PARAM_set_BN(p, bn.as_ptr()) })
     }
 }
 
@@ -264,7 +264,7 @@ impl<'a> ParamBuilder<'a> {
         self.ints.push(boxed);
         self.push(
             key,
-            sys::OSSL_PARAM_INTEGER,
+            abi::OSSL_PARAM_INTEGER,
             data.cast(),
             size_of::<c_int>(),
         );
@@ -275,7 +275,7 @@ impl<'a> ParamBuilder<'a> {
     pub(crate) fn utf8(&mut self, key: &'static CStr, value: &'a CStr) -> &mut Self {
         self.push(
             key,
-            sys::OSSL_PARAM_UTF8_STRING,
+            abi::OSSL_PARAM_UTF8_STRING,
             value.as_ptr().cast_mut().cast(),
             value.to_bytes().len(),
         );
@@ -287,7 +287,7 @@ impl<'a> ParamBuilder<'a> {
         // The receiver only reads the data; OSSL_PARAM has no const data pointer.
         self.push(
             key,
-            sys::OSSL_PARAM_OCTET_STRING,
+            abi::OSSL_PARAM_OCTET_STRING,
             value.as_ptr().cast_mut().cast(),
             value.len(),
         );
@@ -307,7 +307,7 @@ impl<'a> ParamBuilder<'a> {
         let data = native.as_mut_ptr();
         let len = native.len();
         self.owned.push(native);
-        self.push(key, sys::OSSL_PARAM_UNSIGNED_INTEGER, data.cast(), len);
+        self.push(key, abi::OSSL_PARAM_UNSIGNED_INTEGER, data.cast(), len);
         self
     }
 
@@ -329,16 +329,16 @@ impl<'a> ParamBuilder<'a> {
 /// Static parameter descriptor tables (`gettable`/`settable`): `param_desc!(KEY, TYPE)`.
 macro_rules! param_desc {
     ($key:ident, $ty:ident) => {
-        $crate::ffi::sys::OSSL_PARAM {
-            key: $crate::ffi::sys::$key.as_ptr(),
-            data_type: $crate::ffi::sys::$ty as ::std::ffi::c_uint,
+        $crate::sys::abi::OSSL_PARAM {
+            key: $crate::sys::abi::$key.as_ptr(),
+            data_type: $crate::sys::abi::$ty as ::std::ffi::c_uint,
             data: ::std::ptr::null_mut(),
             data_size: 0,
             return_size: usize::MAX,
         }
     };
     (END) => {
-        $crate::ffi::sys::OSSL_PARAM {
+        $crate::sys::abi::OSSL_PARAM {
             key: ::std::ptr::null(),
             data_type: 0,
             data: ::std::ptr::null_mut(),
@@ -357,32 +357,32 @@ mod tests {
     fn builder_round_trips_through_libcrypto_readers() {
         let bytes = [1u8, 2, 3];
         let mut b = ParamBuilder::new();
-        b.int(sys::OSSL_OBJECT_PARAM_TYPE, 2)
-            .utf8(sys::OSSL_OBJECT_PARAM_DATA_TYPE, c"EC")
-            .octets(sys::OSSL_OBJECT_PARAM_REFERENCE, &bytes);
+        b.int(abi::OSSL_OBJECT_PARAM_TYPE, 2)
+            .utf8(abi::OSSL_OBJECT_PARAM_DATA_TYPE, c"EC")
+            .octets(abi::OSSL_OBJECT_PARAM_REFERENCE, &bytes);
         let arr = b.finish();
         // SAFETY: `arr` is terminated and lives as long as `b`.
         let params = unsafe { Params::new(arr) };
         assert_eq!(
             params
-                .find(sys::OSSL_OBJECT_PARAM_TYPE)
+                .find(abi::OSSL_OBJECT_PARAM_TYPE)
                 .unwrap()
                 .int()
                 .unwrap(),
             2
         );
-        let dt = params.find(sys::OSSL_OBJECT_PARAM_DATA_TYPE).unwrap();
+        let dt = params.find(abi::OSSL_OBJECT_PARAM_DATA_TYPE).unwrap();
         assert!(dt.is_utf8());
         assert_eq!(dt.utf8().unwrap(), "EC");
         assert_eq!(
             params
-                .find(sys::OSSL_OBJECT_PARAM_REFERENCE)
+                .find(abi::OSSL_OBJECT_PARAM_REFERENCE)
                 .unwrap()
                 .octets()
                 .unwrap(),
             &bytes
         );
-        assert!(params.find(sys::OSSL_OBJECT_PARAM_DESC).is_none());
+        assert!(params.find(abi::OSSL_OBJECT_PARAM_DESC).is_none());
         assert!(dt.octets().is_err());
     }
 
@@ -390,6 +390,6 @@ mod tests {
     fn null_array_finds_nothing() {
         // SAFETY: NULL is a valid "no parameters" array.
         let params = unsafe { Params::new(ptr::null()) };
-        assert!(params.find(sys::OSSL_OBJECT_PARAM_TYPE).is_none());
+        assert!(params.find(abi::OSSL_OBJECT_PARAM_TYPE).is_none());
     }
 }

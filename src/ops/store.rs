@@ -13,9 +13,9 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::object::{self, Found, ObjectFilter};
-use crate::provider::ProvCtx;
-use crate::slot::{Pin, PinRequest, Prompt};
+use crate::ops::provider::ProvCtx;
+use crate::token::object::{self, Found, ObjectFilter};
+use crate::token::slot::{Pin, PinRequest, Prompt};
 use crate::uri::{ObjectType, Pkcs11Uri};
 
 /// `OSSL_STORE_INFO_*` values from openssl/store.h (what `OSSL_STORE_expect` passes).

@@ -1,0 +1,18 @@
+//! Outbound wrappers: the calls the provider makes into C, each behind a small safe type or
+//! function. Allowed to contain `unsafe`; imports no domain type (keys, slots, URIs), only
+//! `crate::error`, so every layer above may use it.
+//!
+//! - `abi`: bindgen output for OpenSSL's provider ABI (ids, function types, parameter names);
+//! - `params`: typed views of `OSSL_PARAM` arrays; `slice`: NULL-safe slices and output buffers;
+//! - `core`: the core's upcalls (configuration, raising errors);
+//! - `libcrypto`: libcrypto objects (library context, digests, BIOs, certificates);
+//! - `pkcs11`: PKCS#11 calls cryptoki does not wrap the way the provider needs;
+//! - `atfork`: fork detection.
+
+pub(crate) mod abi;
+pub(crate) mod atfork;
+pub(crate) mod core;
+pub(crate) mod libcrypto;
+pub(crate) mod params;
+pub(crate) mod pkcs11;
+pub(crate) mod slice;
