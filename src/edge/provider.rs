@@ -19,7 +19,7 @@ use crate::sys::core;
 use crate::sys::libcrypto::LibCtx;
 use crate::sys::params::ParamBuilder;
 use crate::sys::params::{ParamsOut, param_desc};
-use crate::token::slot::Pin;
+use crate::token::login::Pin;
 use std::ffi::CString;
 use zeroize::Zeroizing;
 
@@ -396,7 +396,7 @@ unsafe extern "C" fn prov_query_operation(
             abi::OSSL_OP_DECODER => ("decoder", DECODER_ALGORITHMS.as_ptr()),
             _ => return Ok(std::ptr::null()),
         };
-        if ctx.config.block_operations.iter().any(|b| b == name) {
+        if ctx.config().block_operations.iter().any(|b| b == name) {
             return Ok(std::ptr::null());
         }
         Ok(table)

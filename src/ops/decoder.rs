@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::ops::provider::ProvCtx;
 use crate::ops::store::StoreCtx;
 use crate::pemuri;
+use crate::token::login::Prompt;
 use crate::token::object::{Found, KeyAlgorithm, KeyObj};
-use crate::token::slot::Prompt;
 
 /// A decoder instance for one key type.
 pub(crate) struct DecoderCtx {

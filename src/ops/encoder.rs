@@ -57,7 +57,7 @@ impl EncoderCtx {
     /// `pkcs11-module-encode-provider-uri-to-pem = true` a PEM-URI key file naming the key;
     /// otherwise an error saying why a token private key cannot be written to a file.
     pub(crate) fn encode_pem_uri(&self, data: &KeyData, out: &CoreBio) -> Result<()> {
-        if !self.prov.config.encode_provider_uri_to_pem {
+        if !self.prov.config().encode_provider_uri_to_pem {
             return Err(Error::Unsupported(
                 "a token private key cannot be written to a file; set \
                  pkcs11-module-encode-provider-uri-to-pem = true to write a PEM file that names it"

@@ -1,8 +1,8 @@
-//! The provider context (`provctx`, provider-base(7)): configuration, the lazily loaded PKCS#11
-//! module, the child library context used for hashing, and a per-digest cache of fetched
-//! `EVP_MD`s so the signing hot path never fetches again.
+//! The provider context (`provctx`, provider-base(7)): configuration and the lazily loaded
+//! PKCS#11 module (`token::Tokens`), the child library context used for hashing, and a
+//! per-digest cache of fetched `EVP_MD`s so the signing hot path never fetches again.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
 
@@ -11,17 +11,14 @@ use crate::config::{Config, LoadBehavior};
 use crate::error::{Error, Result};
 use crate::sys::core::CoreHandle;
 use crate::sys::libcrypto::{LibCtx, Md};
-use crate::token::module::Module;
+use crate::token::Tokens;
 
 /// One loaded instance of the provider.
 pub(crate) struct ProvCtx {
-    pub(crate) config: Config,
-    /// Why the provider's openssl.cnf section could not be used; every use of a token then
-    /// fails with it (the defaults in `config` are never used to reach a token).
-    config_error: Option<String>,
     pub(crate) core: CoreHandle,
+    /// The configured module; shared with key operations that outlive a call.
+    pub(crate) tokens: Arc<Tokens>,
     libctx: Option<LibCtx>,
-    module: Mutex<Option<Arc<Module>>>,
     digests: [OnceCell<Arc<Md>>; Digest::ALL.len()],
 }
 
@@ -33,44 +30,20 @@ impl ProvCtx {
         libctx: Option<LibCtx>,
     ) -> Result<ProvCtx> {
         let ctx = ProvCtx {
-            config,
-            config_error,
             core,
+            tokens: Arc::new(Tokens::new(config, config_error)),
             libctx,
-            module: Mutex::new(None),
             digests: Default::default(),
         };
-        if ctx.config.load_behavior == LoadBehavior::Early {
-            ctx.module()?;
+        if ctx.config().load_behavior == LoadBehavior::Early {
+            ctx.tokens.module()?;
         }
         Ok(ctx)
     }
 
-    /// The PKCS#11 module, loaded and initialised on first use. A failed load is retried on the
-    /// next use (the error is reported each time).
-    pub(crate) fn module(&self) -> Result<Arc<Module>> {
-        if let Some(problem) = &self.config_error {
-            return Err(Error::Config(problem.clone()));
-        }
-        let mut slot = self
-            .module
-            .lock()
-            .map_err(|_| Error::Module("module lock poisoned".into()))?;
-        if let Some(module) = slot.as_ref() {
-            if module.is_current() {
-                return Ok(Arc::clone(module));
-            }
-        }
-        // First use, or first use in a forked child: (re)load; an inherited module is kept,
-        // untouched, for the rest of the process.
-        if let Some(inherited) = slot.take() {
-            Module::release(inherited);
-        }
-        let module = Arc::new(crate::sys::libcrypto::discarding_errors(|| {
-            Module::load(&self.config)
-        })?);
-        *slot = Some(Arc::clone(&module));
-        Ok(module)
+    /// The provider's configuration.
+    pub(crate) fn config(&self) -> &Config {
+        self.tokens.config()
     }
 
     /// The provider's child library context, if the core offered one.
@@ -97,11 +70,6 @@ impl Drop for ProvCtx {
         // freeing an EVP_MD after its library context made exit hang on a freed lock.)
         for digest in &mut self.digests {
             digest.take();
-        }
-        if let Ok(mut slot) = self.module.lock() {
-            if let Some(module) = slot.take() {
-                Module::release(module);
-            }
         }
     }
 }

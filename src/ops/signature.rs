@@ -10,9 +10,8 @@
 
 use std::sync::Arc;
 
-use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
-use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
-use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::mechanism::MechanismType;
+use cryptoki::mechanism::rsa::PkcsMgfType;
 
 use crate::asn1::{self, Curve, Digest};
 use crate::error::{Error, Result};
@@ -22,6 +21,7 @@ use crate::sys::libcrypto::DigestCtx;
 use crate::sys::params::{Params, ParamsOut};
 use crate::sys::slice::OutBuf;
 use crate::token::object::{KeyAlgorithm, KeyObj};
+use crate::token::op::{self, KeyOp, Mech};
 
 /// The signature algorithms registered with OpenSSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,8 +212,7 @@ impl SignCtx {
         }
         match self.algorithm {
             SigAlgorithm::Ed25519 | SigAlgorithm::Ed448 => {
-                let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-                let signature = key.sign(&self.prov, &mechanism, message)?;
+                let signature = self.sign_on_token(&key, Mech::Eddsa, message.to_vec())?;
                 out.write(&signature)
             }
             SigAlgorithm::Rsa | SigAlgorithm::Ecdsa => {
@@ -250,7 +249,7 @@ impl SignCtx {
         let signature = match self.algorithm {
             SigAlgorithm::Rsa => self.sign_rsa(&key, tbs)?,
             SigAlgorithm::Ecdsa => {
-                let raw = key.sign(&self.prov, &Mechanism::Ecdsa, tbs)?;
+                let raw = self.sign_on_token(&key, Mech::Ecdsa, tbs.to_vec())?;
                 asn1::ecdsa_signature_to_der(&raw).ok_or_else(|| {
                     Error::Module(format!(
                         "token returned a malformed ECDSA signature ({} bytes)",
@@ -259,22 +258,29 @@ impl SignCtx {
                 })?
             }
             SigAlgorithm::Ed25519 | SigAlgorithm::Ed448 => {
-                let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-                key.sign(&self.prov, &mechanism, tbs)?
+                self.sign_on_token(&key, Mech::Eddsa, tbs.to_vec())?
             }
         };
         out.write(&signature)
     }
 
-    fn sign_rsa(&self, key: &KeyObj, tbs: &[u8]) -> Result<Vec<u8>> {
+    /// One signature on the token, through the token model's chokepoint.
+    fn sign_on_token(&self, key: &Arc<KeyObj>, mechanism: Mech, input: Vec<u8>) -> Result<Vec<u8>> {
+        op::run(
+            &self.prov.tokens,
+            KeyOp::sign(Arc::clone(key), mechanism, input),
+        )
+    }
+
+    fn sign_rsa(&self, key: &Arc<KeyObj>, tbs: &[u8]) -> Result<Vec<u8>> {
         match self.padding {
             Padding::Pkcs1 => match self.digest {
                 Some(digest) => {
                     let mut input = digest.digest_info_prefix().to_vec();
                     input.extend_from_slice(tbs);
-                    key.sign(&self.prov, &Mechanism::RsaPkcs, &input)
+                    self.sign_on_token(key, Mech::RsaPkcs, input)
                 }
-                None => key.sign(&self.prov, &Mechanism::RsaPkcs, tbs),
+                None => self.sign_on_token(key, Mech::RsaPkcs, tbs.to_vec()),
             },
             Padding::None => {
                 // Raw RSA takes exactly one modulus-sized block (as OpenSSL's own RSA does);
@@ -287,7 +293,7 @@ impl SignCtx {
                         tbs.len()
                     )));
                 }
-                key.sign(&self.prov, &Mechanism::RsaX509, tbs)
+                self.sign_on_token(key, Mech::RsaX509, tbs.to_vec())
             }
             Padding::Pss => {
                 let digest = self
@@ -297,12 +303,12 @@ impl SignCtx {
                         Error::BadParam(format!("{} bytes is not a hash length for PSS", tbs.len()))
                     })?;
                 let mgf1 = self.mgf1.unwrap_or(digest);
-                let params = PkcsPssParams {
-                    hash_alg: hash_mechanism(digest)?,
+                let mechanism = Mech::RsaPss {
+                    hash: hash_mechanism(digest)?,
                     mgf: mgf1_type(mgf1)?,
-                    s_len: (self.salt_bytes(key, digest)? as u64).into(),
+                    salt_len: self.salt_bytes(key, digest)? as u64,
                 };
-                key.sign(&self.prov, &Mechanism::RsaPkcsPss(params), tbs)
+                self.sign_on_token(key, mechanism, tbs.to_vec())
             }
         }
     }

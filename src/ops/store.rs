@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::ops::provider::ProvCtx;
+use crate::token::login::{Pin, PinRequest, Prompt};
 use crate::token::object::{self, Found, ObjectFilter};
-use crate::token::slot::{Pin, PinRequest, Prompt};
 use crate::uri::{ObjectType, Pkcs11Uri};
 
 /// `OSSL_STORE_INFO_*` values from openssl/store.h (what `OSSL_STORE_expect` passes).
@@ -79,7 +79,7 @@ impl StoreCtx {
 
     fn check_module(prov: &ProvCtx, uri: &Pkcs11Uri) -> Result<()> {
         if let Some(path) = &uri.module_path {
-            let configured = prov.config.module_path.as_deref().unwrap_or("");
+            let configured = prov.config().module_path.as_deref().unwrap_or("");
             if path != configured {
                 return Err(Error::Unsupported(format!(
                     "URI asks for module-path '{path}', but this provider uses '{configured}'; \
@@ -198,7 +198,7 @@ impl StoreCtx {
             );
             return Ok(Vec::new());
         };
-        let module = self.prov.module()?;
+        let module = self.prov.tokens.module()?;
         let slots: Vec<_> = module
             .slots()?
             .into_iter()

@@ -7,9 +7,7 @@ use std::ffi::{CStr, CString, c_int, c_long};
 use std::ptr;
 
 use super::abi;
-use crate::asn1::Curve;
 use crate::error::{Error, Result};
-use crate::token::object::PublicKey;
 
 /// Runs `f` and then drops any errors it left on the thread's OpenSSL error stack.
 ///
@@ -270,8 +268,21 @@ impl Pkey {
     }
 }
 
+/// The public key of a certificate, in the terms libcrypto reports it.
+#[derive(Debug)]
+pub(crate) enum CertificateKey {
+    /// RSA (or RSA-PSS) modulus and public exponent, big-endian.
+    Rsa { modulus: Vec<u8>, exponent: Vec<u8> },
+    /// An EC key: OpenSSL's group name and the encoded point.
+    Ec { group: String, point: Vec<u8> },
+    /// An Ed25519 public key.
+    Ed25519(Vec<u8>),
+    /// An Ed448 public key.
+    Ed448(Vec<u8>),
+}
+
 /// Reads the public key of a DER X.509 certificate.
-pub(crate) fn certificate_public_key(der: &[u8]) -> Result<PublicKey> {
+pub(crate) fn certificate_public_key(der: &[u8]) -> Result<CertificateKey> {
     let mut p = der.as_ptr();
     let len =
         c_long::try_from(der.len()).map_err(|_| Error::BadParam("certificate too big".into()))?;
@@ -295,28 +306,16 @@ pub(crate) fn certificate_public_key(der: &[u8]) -> Result<PublicKey> {
     // SAFETY: live key.
     let id = unsafe { openssl_sys::EVP_PKEY_get_id(pkey.0) };
     match id {
-        openssl_sys::EVP_PKEY_RSA | openssl_sys::EVP_PKEY_RSA_PSS => Ok(PublicKey::Rsa {
+        openssl_sys::EVP_PKEY_RSA | openssl_sys::EVP_PKEY_RSA_PSS => Ok(CertificateKey::Rsa {
             modulus: pkey.bn_param(c"n")?,
             exponent: pkey.bn_param(c"e")?,
         }),
-        openssl_sys::EVP_PKEY_EC => {
-            let group = pkey.utf8_param(c"group")?;
-            let curve = Curve::from_group_name(&group).ok_or_else(|| {
-                Error::Unsupported(format!("certificate key on unsupported curve {group}"))
-            })?;
-            Ok(PublicKey::Ec {
-                curve,
-                point: pkey.octet_param(c"encoded-pub-key")?,
-            })
-        }
-        openssl_sys::EVP_PKEY_ED25519 => Ok(PublicKey::Ec {
-            curve: Curve::Ed25519,
-            point: pkey.octet_param(c"pub")?,
+        openssl_sys::EVP_PKEY_EC => Ok(CertificateKey::Ec {
+            group: pkey.utf8_param(c"group")?,
+            point: pkey.octet_param(c"encoded-pub-key")?,
         }),
-        openssl_sys::EVP_PKEY_ED448 => Ok(PublicKey::Ec {
-            curve: Curve::Ed448,
-            point: pkey.octet_param(c"pub")?,
-        }),
+        openssl_sys::EVP_PKEY_ED25519 => Ok(CertificateKey::Ed25519(pkey.octet_param(c"pub")?)),
+        openssl_sys::EVP_PKEY_ED448 => Ok(CertificateKey::Ed448(pkey.octet_param(c"pub")?)),
         other => Err(Error::Unsupported(format!(
             "certificate key type {other} is not supported"
         ))),

@@ -83,23 +83,28 @@ impl SignFunctions {
         })
     }
 
-    /// `C_SignInit`, then `between` (e.g. a context-specific login), then one `C_Sign` into a
-    /// buffer of `expected_len` bytes (a second one if the token reports a bigger size).
-    pub(crate) fn sign(
+    /// `C_SignInit` of `key` with `mechanism` on `session`.
+    pub(crate) fn sign_init(
         &self,
         session: &Session,
         mechanism: &Mechanism<'_>,
         key: ObjectHandle,
-        data: &[u8],
-        expected_len: usize,
-        between: impl FnOnce() -> Result<()>,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<()> {
         let mut mechanism = CK_MECHANISM::from(mechanism);
         // SAFETY: session and key are handles of this module; `mechanism` (and the parameter
         // block it points at, owned by the caller's Mechanism) lives across the call.
         let rv = unsafe { (self.sign_init)(session.handle(), &mut mechanism, key.handle()) };
-        Rv::from(rv).into_result(Function::SignInit)?;
-        between()?;
+        Ok(Rv::from(rv).into_result(Function::SignInit)?)
+    }
+
+    /// One `C_Sign` of `data` (after `sign_init`) into a buffer of `expected_len` bytes, and a
+    /// second one if the token reports a bigger size.
+    pub(crate) fn sign(
+        &self,
+        session: &Session,
+        data: &[u8],
+        expected_len: usize,
+    ) -> Result<Vec<u8>> {
         let data_len = CK_ULONG::try_from(data.len())
             .map_err(|_| Error::BadParam("data to sign is too long".into()))?;
         let mut signature = vec![0u8; expected_len.max(1)];

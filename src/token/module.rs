@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::RvError;
 
+use super::settings::SlotSettings;
+use super::slot::Slot;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sys::pkcs11::SignFunctions;
-use crate::token::slot::{Slot, SlotSettings};
 
 /// A loaded and initialised PKCS#11 module with the slots seen so far.
 pub(crate) struct Module {

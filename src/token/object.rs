@@ -8,16 +8,16 @@
 
 use std::sync::{Arc, RwLock};
 
-use cryptoki::error::RvError;
-use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 
+use super::Tokens;
+use super::login::PinRequest;
+use super::slot::{Slot, TokenIdentity};
 use crate::asn1::Curve;
 use crate::error::{Error, Result};
-use crate::ops::provider::ProvCtx;
 use crate::sys::atfork;
-use crate::token::slot::{PinRequest, Slot, TokenIdentity, is_session_lost};
+use crate::sys::libcrypto::{self, CertificateKey};
 
 /// The public half of a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,7 +115,7 @@ impl TokenKey {
     }
 
     /// True when `handle` is the key's session copy, not its token object.
-    fn is_copy(&self, handle: ObjectHandle) -> bool {
+    pub(super) fn is_copy(&self, handle: ObjectHandle) -> bool {
         self.binding
             .read()
             .map(|b| b.token_handle != handle)
@@ -138,9 +138,13 @@ impl TokenKey {
     /// The slot and signing handle valid in this process: re-found after a fork or when asked
     /// (`rebind`), with the session copy made on first use when `pkcs11-module-cache-keys` is
     /// set.
-    fn bound(&self, prov: &ProvCtx, rebind: Rebind) -> Result<(Arc<Slot>, ObjectHandle)> {
+    pub(super) fn bound(
+        &self,
+        tokens: &Tokens,
+        rebind: Rebind,
+    ) -> Result<(Arc<Slot>, ObjectHandle)> {
         let generation = atfork::generation();
-        let copy = prov.config.cache_keys;
+        let copy = tokens.config().cache_keys;
         if rebind == Rebind::No {
             let binding = self.binding.read().map_err(|_| poisoned())?;
             if binding.generation == generation && (binding.copy_attempted || !copy) {
@@ -150,7 +154,7 @@ impl TokenKey {
         let mut binding = self.binding.write().map_err(|_| poisoned())?;
         if binding.generation != generation || rebind == Rebind::FindAgain {
             let relogin = binding.generation == generation;
-            let (slot, handle) = self.find_again(prov, &binding.slot, relogin)?;
+            let (slot, handle) = self.find_again(tokens, &binding.slot, relogin)?;
             *binding = Binding {
                 generation,
                 slot,
@@ -179,11 +183,11 @@ impl TokenKey {
     /// this process still counts it as logged in.
     fn find_again(
         &self,
-        prov: &ProvCtx,
+        tokens: &Tokens,
         old_slot: &Slot,
         relogin: bool,
     ) -> Result<(Arc<Slot>, ObjectHandle)> {
-        let module = prov.module()?;
+        let module = tokens.module()?;
         let slot = module
             .slots()?
             .into_iter()
@@ -288,81 +292,17 @@ impl KeyObj {
 
     /// Length of the token's raw signatures: the modulus for RSA, r || s for ECDSA and the
     /// R || S pair for EdDSA (before any DER encoding).
-    fn raw_signature_size(&self) -> usize {
+    pub(crate) fn raw_signature_size(&self) -> usize {
         match &self.public {
             PublicKey::Rsa { modulus, .. } => significant_bits(modulus).div_ceil(8),
             PublicKey::Ec { curve, .. } => 2 * curve.field_bytes(),
-        }
-    }
-
-    /// Signs `data` on the token with `mechanism` (one `C_SignInit` + `C_Sign` on a pooled
-    /// session). A session the token lost is replaced and the call retried once; so is a login
-    /// the token forgot, or a key handle it no longer knows.
-    pub(crate) fn sign(
-        &self,
-        prov: &ProvCtx,
-        mechanism: &Mechanism<'_>,
-        data: &[u8],
-    ) -> Result<Vec<u8>> {
-        let token = self
-            .token
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported("this key is not on a PKCS#11 token".into()))?;
-        if !token.has_private() {
-            return Err(Error::Unsupported(
-                "a PKCS#11 public key object cannot sign".into(),
-            ));
-        }
-        let raw_len = self.raw_signature_size();
-        // What failed so far: each kind of recovery is tried at most once (the handle twice:
-        // first the token object instead of its session copy, then a fresh search), so a token
-        // that keeps failing gets an error, not a loop.
-        let mut rebind = Rebind::No;
-        let (mut new_session, mut logged_in_again) = (false, false);
-        loop {
-            let (slot, handle) = token.bound(prov, rebind)?;
-            let session = slot.session()?;
-            let signed = slot.sign(
-                session.get()?,
-                mechanism,
-                handle,
-                data,
-                raw_len,
-                token.always_authenticate,
-            );
-            let err = match signed {
-                Ok(sig) => return Ok(sig),
-                Err(e) => e,
-            };
-            match err.token_rv() {
-                Some(rv) if is_session_lost(rv) && !new_session => {
-                    new_session = true;
-                    session.discard();
-                    // The token was reset or removed: its other sessions are as dead as this.
-                    slot.close_idle_sessions();
-                }
-                Some(RvError::UserNotLoggedIn) if !logged_in_again => {
-                    logged_in_again = true;
-                    drop(session);
-                    slot.relogin()?;
-                }
-                Some(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid)
-                    if rebind != Rebind::FindAgain =>
-                {
-                    rebind = match rebind {
-                        Rebind::No if token.is_copy(handle) => Rebind::TokenObject,
-                        _ => Rebind::FindAgain,
-                    };
-                }
-                _ => return Err(err),
-            }
         }
     }
 }
 
 /// How `TokenKey::bound` finds the signing handle again after the token rejected it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Rebind {
+pub(super) enum Rebind {
     /// Use the handle as it is.
     No,
     /// The session copy is gone: use the token object.
@@ -608,10 +548,31 @@ fn companion_public_key(
     }
     for handle in session.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), link])? {
         if let Some(Found::Certificate { der, .. }) = certificate(session, handle)? {
-            return crate::sys::libcrypto::certificate_public_key(&der).map(Some);
+            return public_key_of_certificate(&der).map(Some);
         }
     }
     Ok(None)
+}
+
+/// The public key in a DER certificate, read by libcrypto.
+fn public_key_of_certificate(der: &[u8]) -> Result<PublicKey> {
+    Ok(match libcrypto::certificate_public_key(der)? {
+        CertificateKey::Rsa { modulus, exponent } => PublicKey::Rsa { modulus, exponent },
+        CertificateKey::Ec { group, point } => PublicKey::Ec {
+            curve: Curve::from_group_name(&group).ok_or_else(|| {
+                Error::Unsupported(format!("certificate key on unsupported curve {group}"))
+            })?,
+            point,
+        },
+        CertificateKey::Ed25519(point) => PublicKey::Ec {
+            curve: Curve::Ed25519,
+            point,
+        },
+        CertificateKey::Ed448(point) => PublicKey::Ec {
+            curve: Curve::Ed448,
+            point,
+        },
+    })
 }
 
 #[cfg(test)]
