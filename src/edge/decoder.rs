@@ -31,7 +31,7 @@ macro_rules! decoder_table {
             })
         }
 
-        pub(crate) static $table: [OSSL_DISPATCH; 5] = [
+        pub(crate) static $table: &[OSSL_DISPATCH] = &[
             dispatch!(
                 OSSL_FUNC_DECODER_NEWCTX,
                 OSSL_FUNC_decoder_newctx_fn,
@@ -129,7 +129,7 @@ unsafe extern "C" fn pem_decode(
 /// The PEM-to-DER decoder's context.
 struct PemCtx(Arc<crate::ops::provider::ProvCtx>);
 
-pub(crate) static PEM_TO_DER: [OSSL_DISPATCH; 4] = [
+pub(crate) static PEM_TO_DER: &[OSSL_DISPATCH] = &[
     dispatch!(
         OSSL_FUNC_DECODER_NEWCTX,
         OSSL_FUNC_decoder_newctx_fn,

@@ -30,15 +30,15 @@ pub(crate) const END: abi::OSSL_DISPATCH = abi::OSSL_DISPATCH {
 };
 
 /// A static C table of structs holding raw pointers (`OSSL_ALGORITHM`, `OSSL_ITEM`,
-/// `OSSL_PARAM`) so that it can live in a `static`.
-#[repr(transparent)]
-pub(crate) struct Table<T, const N: usize>(pub(crate) [T; N]);
+/// `OSSL_PARAM`) so that it can live in a `static`. A slice, so entries can be gated on the
+/// OpenSSL version with `#[cfg(ossl_vNNN)]` without counting them.
+pub(crate) struct Table<T: 'static>(pub(crate) &'static [T]);
 
 // SAFETY: every table built with `Table` holds pointers to 'static, immutable data (string
 // literals and other static tables) and is never written after construction.
-unsafe impl<T, const N: usize> Sync for Table<T, N> {}
+unsafe impl<T> Sync for Table<T> {}
 
-impl<T, const N: usize> Table<T, N> {
+impl<T> Table<T> {
     /// Pointer to the first element, for handing the table to OpenSSL.
     pub(crate) const fn as_ptr(&self) -> *const T {
         self.0.as_ptr()

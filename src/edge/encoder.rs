@@ -15,7 +15,7 @@ use crate::sys::abi::{self, OSSL_CORE_BIO, OSSL_DISPATCH, OSSL_PARAM};
 /// and its own `encode` shim.
 macro_rules! encoder_table {
     ($table:ident, $does_selection:ident, $encode:ident) => {
-        pub(crate) static $table: [OSSL_DISPATCH; 5] = [
+        pub(crate) static $table: &[OSSL_DISPATCH] = &[
             dispatch!(
                 OSSL_FUNC_ENCODER_NEWCTX,
                 OSSL_FUNC_encoder_newctx_fn,

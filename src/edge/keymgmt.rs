@@ -42,7 +42,7 @@ macro_rules! keymgmt_table {
             keymgmt::operation_name($alg, operation_id).map_or(std::ptr::null(), |n| n.as_ptr())
         }
 
-        pub(crate) static $table: [OSSL_DISPATCH; 14] = [
+        pub(crate) static $table: &[OSSL_DISPATCH] = &[
             dispatch!(OSSL_FUNC_KEYMGMT_NEW, OSSL_FUNC_keymgmt_new_fn, $new),
             dispatch!(OSSL_FUNC_KEYMGMT_LOAD, OSSL_FUNC_keymgmt_load_fn, $load),
             dispatch!(
@@ -198,7 +198,7 @@ unsafe extern "C" fn kmgmt_get_params(keydata: *mut c_void, params: *mut OSSL_PA
     })
 }
 
-static GETTABLE: Table<OSSL_PARAM, 13> = Table([
+static GETTABLE: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_PKEY_PARAM_BITS, OSSL_PARAM_INTEGER),
     param_desc!(OSSL_PKEY_PARAM_SECURITY_BITS, OSSL_PARAM_INTEGER),
     param_desc!(OSSL_PKEY_PARAM_MAX_SIZE, OSSL_PARAM_INTEGER),
@@ -222,7 +222,7 @@ unsafe extern "C" fn kmgmt_gettable_params(_provctx: *mut c_void) -> *const OSSL
     GETTABLE.as_ptr()
 }
 
-static KEY_TYPES: Table<OSSL_PARAM, 5> = Table([
+static KEY_TYPES: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_PKEY_PARAM_RSA_N, OSSL_PARAM_UNSIGNED_INTEGER),
     param_desc!(OSSL_PKEY_PARAM_RSA_E, OSSL_PARAM_UNSIGNED_INTEGER),
     param_desc!(OSSL_PKEY_PARAM_GROUP_NAME, OSSL_PARAM_UTF8_STRING),

@@ -110,7 +110,7 @@ pub unsafe extern "C" fn OSSL_provider_init(
     })
 }
 
-static PROVIDER_FUNCTIONS: [OSSL_DISPATCH; 6] = [
+static PROVIDER_FUNCTIONS: &[OSSL_DISPATCH] = &[
     dispatch!(
         OSSL_FUNC_PROVIDER_TEARDOWN,
         OSSL_FUNC_provider_teardown_fn,
@@ -193,7 +193,7 @@ unsafe extern "C" fn prov_teardown(provctx: *mut c_void) {
     })
 }
 
-static PROVIDER_GETTABLE: Table<OSSL_PARAM, 5> = Table([
+static PROVIDER_GETTABLE: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR),
     param_desc!(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR),
     param_desc!(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR),
@@ -245,7 +245,7 @@ const EC_NAMES: &std::ffi::CStr = c"EC:id-ecPublicKey:1.2.840.10045.2.1";
 const ED25519_NAMES: &std::ffi::CStr = c"ED25519:1.3.101.112";
 const ED448_NAMES: &std::ffi::CStr = c"ED448:1.3.101.113";
 
-static KEYMGMT_ALGORITHMS: Table<OSSL_ALGORITHM, 6> = Table([
+static KEYMGMT_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
     algorithm!(RSA_NAMES, keymgmt::RSA, c"PKCS#11 RSA key"),
     algorithm!(RSA_PSS_NAMES, keymgmt::RSA_PSS, c"PKCS#11 RSA-PSS key"),
     algorithm!(EC_NAMES, keymgmt::EC, c"PKCS#11 EC key"),
@@ -254,7 +254,7 @@ static KEYMGMT_ALGORITHMS: Table<OSSL_ALGORITHM, 6> = Table([
     ALGORITHM_END,
 ]);
 
-static SIGNATURE_ALGORITHMS: Table<OSSL_ALGORITHM, 5> = Table([
+static SIGNATURE_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
     algorithm!(RSA_NAMES, signature::RSA, c"PKCS#11 RSA signature"),
     algorithm!(c"ECDSA", signature::ECDSA, c"PKCS#11 ECDSA signature"),
     algorithm!(
@@ -299,7 +299,7 @@ macro_rules! pem_uri_decoder {
     };
 }
 
-static DECODER_ALGORITHMS: Table<OSSL_ALGORITHM, 7> = Table([
+static DECODER_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
     pem_uri_decoder!(c"DER", PEM_TO_DER_PROPERTIES, decoder::PEM_TO_DER),
     pem_uri_decoder!(RSA_NAMES, KEY_DECODER_PROPERTIES, decoder::RSA),
     pem_uri_decoder!(RSA_PSS_NAMES, KEY_DECODER_PROPERTIES, decoder::RSA_PSS),
@@ -346,7 +346,7 @@ macro_rules! public_key_encoder {
 
 /// Text encoders, PEM-URI encoders (they refuse with a clear message unless
 /// `pkcs11-module-encode-provider-uri-to-pem = true`) and SubjectPublicKeyInfo encoders.
-static ENCODER_ALGORITHMS: Table<OSSL_ALGORITHM, 21> = Table([
+static ENCODER_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
     text_encoder!(RSA_NAMES),
     text_encoder!(RSA_PSS_NAMES),
     text_encoder!(EC_NAMES),
@@ -370,7 +370,7 @@ static ENCODER_ALGORITHMS: Table<OSSL_ALGORITHM, 21> = Table([
     ALGORITHM_END,
 ]);
 
-static STORE_ALGORITHMS: Table<OSSL_ALGORITHM, 2> = Table([
+static STORE_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
     algorithm!(c"pkcs11", store::STORE, c"PKCS#11 URI (RFC 7512) store"),
     ALGORITHM_END,
 ]);
@@ -444,14 +444,21 @@ mod tests {
     #[test]
     fn dispatch_tables_are_terminated_and_unique() {
         for table in [
-            &PROVIDER_FUNCTIONS[..],
-            &keymgmt::RSA[..],
-            &keymgmt::EC[..],
-            &keymgmt::ED25519[..],
-            &signature::RSA[..],
-            &signature::ECDSA[..],
-            &signature::ED25519[..],
-            &store::STORE[..],
+            PROVIDER_FUNCTIONS,
+            keymgmt::RSA,
+            keymgmt::RSA_PSS,
+            keymgmt::EC,
+            keymgmt::ED25519,
+            keymgmt::ED448,
+            signature::RSA,
+            signature::ECDSA,
+            signature::ED25519,
+            signature::ED448,
+            store::STORE,
+            decoder::PEM_TO_DER,
+            decoder::RSA,
+            encoder::TEXT,
+            encoder::PEM_URI,
         ] {
             assert_eq!(table.last().map(|d| d.function_id), Some(0));
             let ids = ids(table);

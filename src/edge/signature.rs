@@ -29,10 +29,51 @@ newctx!(sig_ecdsa_newctx, SigAlgorithm::Ecdsa);
 newctx!(sig_ed25519_newctx, SigAlgorithm::Ed25519);
 newctx!(sig_ed448_newctx, SigAlgorithm::Ed448);
 
-/// The functions every signature algorithm shares.
-macro_rules! common_entries {
-    ($newctx:ident) => {
-        [
+/// One signature algorithm's dispatch table: the functions every algorithm shares, then those
+/// of its kind. `hash_then_sign` (RSA, ECDSA): sign over a hash and the digest-sign calls;
+/// `one_shot` (EdDSA, like OpenSSL's own): only the one-shot `digest_sign`. A static slice, so
+/// an entry can be gated on the OpenSSL version with `#[cfg(ossl_vNNN)]`.
+macro_rules! signature_table {
+    ($name:ident, $newctx:ident, hash_then_sign) => {
+        signature_table!(@table $name, $newctx, [
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_SIGN_INIT,
+                OSSL_FUNC_signature_sign_init_fn,
+                sig_sign_init
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_SIGN,
+                OSSL_FUNC_signature_sign_fn,
+                sig_sign
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,
+                OSSL_FUNC_signature_digest_sign_update_fn,
+                sig_digest_sign_update
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,
+                OSSL_FUNC_signature_digest_sign_final_fn,
+                sig_digest_sign_final
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_SIGN,
+                OSSL_FUNC_signature_digest_sign_fn,
+                sig_digest_sign
+            ),
+        ]);
+    };
+    ($name:ident, $newctx:ident, one_shot) => {
+        signature_table!(@table $name, $newctx, [
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_SIGN,
+                OSSL_FUNC_signature_digest_sign_fn,
+                sig_digest_sign
+            ),
+        ]);
+    };
+    (@table $name:ident, $newctx:ident, [$($entry:expr),* $(,)?]) => {
+        pub(crate) static $name: &[OSSL_DISPATCH] = &[
             dispatch!(
                 OSSL_FUNC_SIGNATURE_NEWCTX,
                 OSSL_FUNC_signature_newctx_fn,
@@ -73,84 +114,16 @@ macro_rules! common_entries {
                 OSSL_FUNC_signature_settable_ctx_params_fn,
                 sig_settable_ctx_params
             ),
-        ]
+            $($entry,)*
+            END,
+        ];
     };
 }
 
-/// A table for hash-then-sign algorithms (RSA, ECDSA).
-macro_rules! hash_then_sign_table {
-    ($name:ident, $newctx:ident) => {
-        pub(crate) static $name: [OSSL_DISPATCH; 14] = {
-            let c = common_entries!($newctx);
-            [
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                c[4],
-                c[5],
-                c[6],
-                c[7],
-                dispatch!(
-                    OSSL_FUNC_SIGNATURE_SIGN_INIT,
-                    OSSL_FUNC_signature_sign_init_fn,
-                    sig_sign_init
-                ),
-                dispatch!(
-                    OSSL_FUNC_SIGNATURE_SIGN,
-                    OSSL_FUNC_signature_sign_fn,
-                    sig_sign
-                ),
-                dispatch!(
-                    OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,
-                    OSSL_FUNC_signature_digest_sign_update_fn,
-                    sig_digest_sign_update
-                ),
-                dispatch!(
-                    OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,
-                    OSSL_FUNC_signature_digest_sign_final_fn,
-                    sig_digest_sign_final
-                ),
-                dispatch!(
-                    OSSL_FUNC_SIGNATURE_DIGEST_SIGN,
-                    OSSL_FUNC_signature_digest_sign_fn,
-                    sig_digest_sign
-                ),
-                END,
-            ]
-        };
-    };
-}
-
-/// A table for EdDSA (one-shot `digest_sign` only, like OpenSSL's own).
-macro_rules! eddsa_table {
-    ($name:ident, $newctx:ident) => {
-        pub(crate) static $name: [OSSL_DISPATCH; 10] = {
-            let c = common_entries!($newctx);
-            [
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                c[4],
-                c[5],
-                c[6],
-                c[7],
-                dispatch!(
-                    OSSL_FUNC_SIGNATURE_DIGEST_SIGN,
-                    OSSL_FUNC_signature_digest_sign_fn,
-                    sig_digest_sign
-                ),
-                END,
-            ]
-        };
-    };
-}
-
-hash_then_sign_table!(RSA, sig_rsa_newctx);
-hash_then_sign_table!(ECDSA, sig_ecdsa_newctx);
-eddsa_table!(ED25519, sig_ed25519_newctx);
-eddsa_table!(ED448, sig_ed448_newctx);
+signature_table!(RSA, sig_rsa_newctx, hash_then_sign);
+signature_table!(ECDSA, sig_ecdsa_newctx, hash_then_sign);
+signature_table!(ED25519, sig_ed25519_newctx, one_shot);
+signature_table!(ED448, sig_ed448_newctx, one_shot);
 
 /// Borrows a signature context.
 ///
@@ -322,7 +295,7 @@ unsafe extern "C" fn sig_set_ctx_params(ctx: *mut c_void, params: *const OSSL_PA
     })
 }
 
-static GETTABLE: Table<OSSL_PARAM, 7> = Table([
+static GETTABLE: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, OSSL_PARAM_OCTET_STRING),
     param_desc!(OSSL_SIGNATURE_PARAM_DIGEST, OSSL_PARAM_UTF8_STRING),
     param_desc!(
@@ -345,7 +318,7 @@ unsafe extern "C" fn sig_gettable_ctx_params(
 
 // pad-mode and saltlen are declared as strings (as OpenSSL's own RSA signature does) so that
 // text options like `-sigopt rsa_padding_mode:pss` convert; set_params accepts integers too.
-static SETTABLE: Table<OSSL_PARAM, 7> = Table([
+static SETTABLE: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_SIGNATURE_PARAM_DIGEST, OSSL_PARAM_UTF8_STRING),
     param_desc!(OSSL_SIGNATURE_PARAM_PROPERTIES, OSSL_PARAM_UTF8_STRING),
     param_desc!(OSSL_SIGNATURE_PARAM_PAD_MODE, OSSL_PARAM_UTF8_STRING),

@@ -14,7 +14,7 @@ use crate::sys::abi::{self, OSSL_DISPATCH, OSSL_PARAM};
 use crate::sys::params::{ParamBuilder, Params, param_desc};
 use crate::token::object::Found;
 
-pub(crate) static STORE: [OSSL_DISPATCH; 7] = [
+pub(crate) static STORE: &[OSSL_DISPATCH] = &[
     dispatch!(OSSL_FUNC_STORE_OPEN, OSSL_FUNC_store_open_fn, store_open),
     dispatch!(
         OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS,
@@ -46,7 +46,7 @@ unsafe extern "C" fn store_open(provctx: *mut c_void, uri: *const c_char) -> *mu
     })
 }
 
-static SETTABLE: Table<OSSL_PARAM, 2> = Table([
+static SETTABLE: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_STORE_PARAM_EXPECT, OSSL_PARAM_INTEGER),
     param_desc!(END),
 ]);
