@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::MAX_URI_LEN;
+use super::{Attr, MAX_URI_LEN};
 
 /// What was wrong with a URI.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +39,13 @@ pub(crate) enum ParseErrorKind {
     Duplicate,
     /// Both `pin-value` and `pin-source`.
     PinValueAndSource,
+    /// A path attribute the parser does not know, such as a misspelt `object` (the name is the
+    /// error's attribute). `did_you_mean` is the attribute whose name differs only in case.
+    UnknownAttribute { did_you_mean: Option<&'static str> },
+    /// A query attribute (`pin-value`, `pin-source`, `module-name`, `module-path`) in the path.
+    QueryAttributeInPath,
+    /// A path attribute (`object`, `type`, ...) in the query.
+    PathAttributeInQuery,
 }
 
 /// A URI parse failure: what, where (byte offset in the input) and in which attribute.
@@ -120,6 +127,45 @@ impl fmt::Display for ParseError {
             }
             ParseErrorKind::MissingScheme => {
                 return f.write_str("does not start with 'pkcs11:'");
+            }
+            ParseErrorKind::UnknownAttribute { did_you_mean } => {
+                write!(
+                    f,
+                    "unknown attribute '{attribute}' in the path at byte {}",
+                    self.offset
+                )?;
+                return match did_you_mean {
+                    Some(known) => write!(
+                        f,
+                        ": did you mean '{known}'? attribute names are case-sensitive"
+                    ),
+                    None => {
+                        f.write_str(" (attribute names are case-sensitive; known: ")?;
+                        for (i, known) in Attr::PATH.iter().enumerate() {
+                            if i > 0 {
+                                f.write_str(", ")?;
+                            }
+                            f.write_str(known.name())?;
+                        }
+                        f.write_str("; vendor attributes start with 'x-')")
+                    }
+                };
+            }
+            ParseErrorKind::QueryAttributeInPath => {
+                return write!(
+                    f,
+                    "query attribute '{attribute}' in the path at byte {} \
+                     (query attributes go after '?')",
+                    self.offset
+                );
+            }
+            ParseErrorKind::PathAttributeInQuery => {
+                return write!(
+                    f,
+                    "path attribute '{attribute}' in the query at byte {} \
+                     (path attributes go before '?')",
+                    self.offset
+                );
             }
             ParseErrorKind::MissingEquals => f.write_str("attribute without '='")?,
             ParseErrorKind::EmptyName => f.write_str("empty attribute name")?,

@@ -5,9 +5,13 @@
 //! Grammar (RFC 7512 §2.3): `pkcs11:` (scheme case-insensitive), path attributes separated
 //! by `;`, then an optional `?` and query attributes separated by `&`. Values are
 //! percent-decoded; characters outside `pk11-pchar` / `pk11-qchar` must be escaped. Known
-//! attributes may appear once; unknown ones (vendor `x-*` included) are checked for syntax
-//! and then skipped, as the RFC lets consumers do. The PIN (`pin-value`) is kept in a
-//! zeroizing buffer and never appears in `Display`, `Debug` or error messages.
+//! attributes may appear once. An unknown path attribute is an error (names are
+//! case-sensitive), because skipping a misspelt `object`, `id` or `type` would make the URI
+//! select another key; so is a known attribute in the wrong section (`pin-value` in the path,
+//! `object` in the query). Vendor path attributes (`x-*`) and other unknown query attributes
+//! are checked for syntax and then skipped, as the RFC lets consumers do; [`UriOptions`]
+//! skips every unknown attribute instead. The PIN (`pin-value`) is kept in a zeroizing buffer
+//! and never appears in `Display`, `Debug` or error messages.
 //!
 //! This file holds the types and their canonical printing; `parse` holds the parser and
 //! `error` the parse error. Callers name everything through `crate::uri`.
@@ -32,6 +36,20 @@ const SCHEME: &[u8] = b"pkcs11:";
 
 /// Error messages quote names and values only up to this many bytes.
 const MAX_QUOTED: usize = 64;
+
+/// Path attributes whose name starts with this are vendor attributes: skipped, not refused.
+const VENDOR_PREFIX: &[u8] = b"x-";
+
+/// How [`Pkcs11Uri::parse_with`] treats attributes it does not know. The default is what
+/// [`Pkcs11Uri::parse`] does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UriOptions {
+    /// Skip unknown path attributes, and known attributes in the wrong section, instead of
+    /// refusing the URI: what the parser did before issue 15, and what config
+    /// `pkcs11-module-uri-unknown-attributes = ignore` asks for (for URIs from tools that add
+    /// attributes of their own).
+    pub(crate) ignore_unknown_path_attributes: bool,
+}
 
 /// The `type` path attribute: which kind of object (`CKA_CLASS`) the URI names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,6 +149,14 @@ enum Section {
 }
 
 impl Section {
+    /// The section's name in messages.
+    fn name(self) -> &'static str {
+        match self {
+            Section::Path => "path",
+            Section::Query => "query",
+        }
+    }
+
     /// Characters RFC 7512 lets stand unescaped in a value (`pk11-pchar` / `pk11-qchar`
     /// minus `pct-encoded`).
     fn allows_literal(self, b: u8) -> bool {
@@ -236,14 +262,30 @@ impl Attr {
         }
     }
 
-    /// Names are case-sensitive (RFC 7512 §2.3); a query name in the path (or the other
-    /// way round) is simply unknown there.
-    fn lookup(section: Section, name: &[u8]) -> Option<Attr> {
-        let table: &[Attr] = match section {
+    /// The attributes of `section`, in the order `Display` prints them.
+    fn of(section: Section) -> &'static [Attr] {
+        match section {
             Section::Path => &Self::PATH,
             Section::Query => &Self::QUERY,
-        };
-        table.iter().copied().find(|a| a.name().as_bytes() == name)
+        }
+    }
+
+    /// Names are case-sensitive (RFC 7512 §2.3); a query name in the path (or the other
+    /// way round) is unknown there.
+    fn lookup(section: Section, name: &[u8]) -> Option<Attr> {
+        Self::of(section)
+            .iter()
+            .copied()
+            .find(|a| a.name().as_bytes() == name)
+    }
+
+    /// The attribute of `section` whose name equals `name` but for ASCII case, to point out a
+    /// name that only has the wrong case.
+    fn lookup_ignoring_case(section: Section, name: &[u8]) -> Option<Attr> {
+        Self::of(section)
+            .iter()
+            .copied()
+            .find(|a| a.name().as_bytes().eq_ignore_ascii_case(name))
     }
 }
 

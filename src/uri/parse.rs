@@ -7,13 +7,19 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::{
     Attr, MAX_QUOTED, MAX_URI_LEN, ObjectType, ParseError, ParseErrorKind, Pkcs11Uri, SCHEME,
-    Section, is_name_char,
+    Section, UriOptions, VENDOR_PREFIX, is_name_char,
 };
 
 impl Pkcs11Uri {
-    /// Parses a `pkcs11:` URI. `input` comes from a C string and need not be UTF-8; only
-    /// percent-decoded text values are required to be.
+    /// Parses a `pkcs11:` URI with the default options: an unknown path attribute (other
+    /// than a vendor `x-*` one) is an error. `input` comes from a C string and need not be
+    /// UTF-8; only percent-decoded text values are required to be.
     pub(crate) fn parse(input: &[u8]) -> Result<Pkcs11Uri, ParseError> {
+        Pkcs11Uri::parse_with(input, UriOptions::default())
+    }
+
+    /// Parses a `pkcs11:` URI as [`Pkcs11Uri::parse`] does, with `options`.
+    pub(crate) fn parse_with(input: &[u8], options: UriOptions) -> Result<Pkcs11Uri, ParseError> {
         if input.len() > MAX_URI_LEN {
             return Err(ParseError::new(ParseErrorKind::TooLong, MAX_URI_LEN, None));
         }
@@ -32,9 +38,9 @@ impl Pkcs11Uri {
             .map_or(input.len(), |p| body_start + p);
 
         let mut uri = Pkcs11Uri::default();
-        uri.parse_section(input, body_start, path_end, Section::Path)?;
+        uri.parse_section(input, body_start, path_end, Section::Path, options)?;
         if path_end < input.len() {
-            uri.parse_section(input, path_end + 1, input.len(), Section::Query)?;
+            uri.parse_section(input, path_end + 1, input.len(), Section::Query, options)?;
         }
         Ok(uri)
     }
@@ -45,6 +51,7 @@ impl Pkcs11Uri {
         start: usize,
         end: usize,
         section: Section,
+        options: UriOptions,
     ) -> Result<(), ParseError> {
         let separator = match section {
             Section::Path => b';',
@@ -54,7 +61,7 @@ impl Pkcs11Uri {
         for component in input[start..end].split(|&b| b == separator) {
             // Empty components ("pkcs11:a=b;;c=d", trailing ';') carry nothing; tolerate them.
             if !component.is_empty() {
-                self.parse_attribute(component, component_start, section)?;
+                self.parse_attribute(component, component_start, section, options)?;
             }
             component_start += component.len() + 1;
         }
@@ -67,6 +74,7 @@ impl Pkcs11Uri {
         component: &[u8],
         offset: usize,
         section: Section,
+        options: UriOptions,
     ) -> Result<(), ParseError> {
         // No name is quoted here: without '=' the component could be a mistyped PIN.
         let Some(eq) = component.iter().position(|&b| b == b'=') else {
@@ -86,9 +94,7 @@ impl Pkcs11Uri {
         };
 
         let Some(attr) = Attr::lookup(section, name) else {
-            // Unknown or vendor attribute: must still be well-formed, then it is skipped.
-            let attribute = quoted(name);
-            return value.decode(None).map_err(|e| e.with_attribute(attribute));
+            return refuse_or_skip_unknown(name, offset, &value, options);
         };
         let err = |kind| ParseError::new(kind, offset, Some(attr.name().to_owned()));
         let duplicate = || err(ParseErrorKind::Duplicate);
@@ -165,6 +171,48 @@ impl Pkcs11Uri {
         }
         Ok(())
     }
+}
+
+/// An attribute `Attr::lookup` does not know in its section. Skipping one can make the URI
+/// select another object (a misspelt `object` would leave the label unmatched), so unless
+/// `options` says to ignore them, a path attribute is refused, and so is a path attribute
+/// written in the query. Vendor attributes (`x-*`) and other unknown query attributes are
+/// skipped, as RFC 7512 §2.3 lets a consumer do with attributes it does not support; their
+/// value must still be well-formed.
+fn refuse_or_skip_unknown(
+    name: &[u8],
+    offset: usize,
+    value: &RawValue<'_>,
+    options: UriOptions,
+) -> Result<(), ParseError> {
+    let attribute = quoted(name);
+    if !options.ignore_unknown_path_attributes {
+        let refused = match value.section {
+            Section::Path if Attr::lookup(Section::Query, name).is_some() => {
+                Some(ParseErrorKind::QueryAttributeInPath)
+            }
+            Section::Path if !name.starts_with(VENDOR_PREFIX) => {
+                Some(ParseErrorKind::UnknownAttribute {
+                    did_you_mean: Attr::lookup_ignoring_case(Section::Path, name).map(Attr::name),
+                })
+            }
+            Section::Query if Attr::lookup(Section::Path, name).is_some() => {
+                Some(ParseErrorKind::PathAttributeInQuery)
+            }
+            Section::Path | Section::Query => None,
+        };
+        if let Some(kind) = refused {
+            return Err(ParseError::new(kind, offset, Some(attribute)));
+        }
+    }
+    value
+        .decode(None)
+        .map_err(|e| e.with_attribute(attribute.clone()))?;
+    log::debug!(
+        "pkcs11 URI: ignoring unknown {} attribute '{attribute}'",
+        value.section.name()
+    );
+    Ok(())
 }
 
 /// Stores a decoded text value into `field`, refusing a second occurrence.

@@ -4,11 +4,22 @@ mod display;
 mod errors;
 mod rfc;
 mod syntax;
+mod unknown_attributes;
 
 use super::*;
 
 fn parse(s: &str) -> Pkcs11Uri {
     Pkcs11Uri::parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+}
+
+/// The options of `pkcs11-module-uri-unknown-attributes = ignore`.
+const IGNORE_UNKNOWN: UriOptions = UriOptions {
+    ignore_unknown_path_attributes: true,
+};
+
+/// Parses with unknown attributes skipped ([`IGNORE_UNKNOWN`]).
+fn parse_ignoring_unknown(s: &str) -> Pkcs11Uri {
+    Pkcs11Uri::parse_with(s.as_bytes(), IGNORE_UNKNOWN).unwrap_or_else(|e| panic!("{s:?}: {e}"))
 }
 
 fn parse_err(input: &[u8]) -> ParseError {
