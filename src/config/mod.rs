@@ -15,6 +15,8 @@ use std::io::{ErrorKind, Read};
 
 use zeroize::Zeroizing;
 
+use crate::uri::UriOptions;
+
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +32,7 @@ const QUIRKS: &str = "pkcs11-module-quirks";
 const BLOCK_OPERATIONS: &str = "pkcs11-module-block-operations";
 const ALLOW_EXPORT: &str = "pkcs11-module-allow-export";
 const ENCODE_PROVIDER_URI_TO_PEM: &str = "pkcs11-module-encode-provider-uri-to-pem";
+const URI_UNKNOWN_ATTRIBUTES: &str = "pkcs11-module-uri-unknown-attributes";
 
 /// Environment variable that overrides `pkcs11-module-path` (as in pkcs11-provider).
 const MODULE_PATH_ENV: &str = "PKCS11_PROVIDER_MODULE";
@@ -108,6 +111,29 @@ pub(crate) enum CachePins {
     Cache,
 }
 
+/// What the URI parser does with an unknown path attribute
+/// (`pkcs11-module-uri-unknown-attributes`). Vendor `x-*` attributes and unknown query
+/// attributes are skipped either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum UnknownAttributes {
+    /// Refuse the URI, naming the attribute: skipping a misspelt `object`, `id` or `type`
+    /// would make the URI select another key. Known attributes in the wrong section
+    /// (`pin-value` in the path, `object` in the query) are refused too.
+    #[default]
+    Reject,
+    /// Skip them all, as the parser did before (for URIs from tools that add attributes of
+    /// their own).
+    Ignore,
+}
+
+impl From<UnknownAttributes> for UriOptions {
+    fn from(unknown: UnknownAttributes) -> UriOptions {
+        UriOptions {
+            ignore_unknown_path_attributes: unknown == UnknownAttributes::Ignore,
+        }
+    }
+}
+
 /// The provider configuration. `Debug` is written by hand so the PIN is shown as `<redacted>`.
 #[derive(Clone)]
 pub(crate) struct Config {
@@ -132,6 +158,9 @@ pub(crate) struct Config {
     pub(crate) allow_export: bool,
     /// Register the PEM "PKCS#11 PROVIDER URI" private-key encoder.
     pub(crate) encode_provider_uri_to_pem: bool,
+    /// Refuse or skip unknown URI path attributes (`pkcs11-module-uri-unknown-attributes`);
+    /// `.into()` gives the `UriOptions` for `Pkcs11Uri::parse_with`.
+    pub(crate) uri_unknown_attributes: UnknownAttributes,
 }
 
 impl Default for Config {
@@ -150,6 +179,7 @@ impl Default for Config {
             block_operations: Vec::new(),
             allow_export: true,
             encode_provider_uri_to_pem: false,
+            uri_unknown_attributes: UnknownAttributes::default(),
         }
     }
 }
@@ -172,6 +202,7 @@ impl fmt::Debug for Config {
                 "encode_provider_uri_to_pem",
                 &self.encode_provider_uri_to_pem,
             )
+            .field("uri_unknown_attributes", &self.uri_unknown_attributes)
             .finish()
     }
 }
@@ -191,6 +222,7 @@ impl Config {
         BLOCK_OPERATIONS,
         ALLOW_EXPORT,
         ENCODE_PROVIDER_URI_TO_PEM,
+        URI_UNKNOWN_ATTRIBUTES,
     ];
 
     /// Builds the configuration from raw key values (`value_of`) and environment variables
@@ -225,6 +257,11 @@ impl Config {
                 boolean(ENCODE_PROVIDER_URI_TO_PEM, v)
             })?
             .unwrap_or(defaults.encode_provider_uri_to_pem),
+            uri_unknown_attributes: parse_if_set(
+                value(URI_UNKNOWN_ATTRIBUTES),
+                uri_unknown_attributes,
+            )?
+            .unwrap_or(defaults.uri_unknown_attributes),
         })
     }
 }
@@ -301,6 +338,18 @@ fn cache_pins(value: &str) -> Result<CachePins, ConfigError> {
     match value {
         "cache" => Ok(CachePins::Cache),
         _ => Err(ConfigError::unknown_value(CACHE_PINS, value, "cache")),
+    }
+}
+
+fn uri_unknown_attributes(value: &str) -> Result<UnknownAttributes, ConfigError> {
+    match value {
+        "reject" => Ok(UnknownAttributes::Reject),
+        "ignore" => Ok(UnknownAttributes::Ignore),
+        _ => Err(ConfigError::unknown_value(
+            URI_UNKNOWN_ATTRIBUTES,
+            value,
+            "reject or ignore",
+        )),
     }
 }
 

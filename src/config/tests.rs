@@ -78,6 +78,7 @@ fn defaults() {
     assert!(c.block_operations.is_empty());
     assert!(c.allow_export);
     assert!(!c.encode_provider_uri_to_pem);
+    assert_eq!(c.uri_unknown_attributes, UnknownAttributes::Reject);
     assert_eq!(format!("{c:?}"), format!("{:?}", Config::default()));
 }
 
@@ -383,6 +384,40 @@ fn allow_export_values() {
         parse_err(ALLOW_EXPORT, "true"),
         "pkcs11-module-allow-export: unknown value 'true' (expected 0 or 1)"
     );
+}
+
+#[test]
+fn uri_unknown_attributes_values() {
+    let c = parse(&[(URI_UNKNOWN_ATTRIBUTES, "reject")]).unwrap();
+    assert_eq!(c.uri_unknown_attributes, UnknownAttributes::Reject);
+    let c = parse(&[(URI_UNKNOWN_ATTRIBUTES, "ignore")]).unwrap();
+    assert_eq!(c.uri_unknown_attributes, UnknownAttributes::Ignore);
+    for bad in ["Ignore", "accept", "true", "0"] {
+        assert_eq!(
+            parse_err(URI_UNKNOWN_ATTRIBUTES, bad),
+            format!(
+                "pkcs11-module-uri-unknown-attributes: unknown value '{bad}' \
+                 (expected reject or ignore)"
+            )
+        );
+    }
+}
+
+#[test]
+fn uri_unknown_attributes_gives_the_uri_parser_options() {
+    let reject = UriOptions::from(UnknownAttributes::Reject);
+    assert_eq!(reject, UriOptions::default());
+    assert!(!reject.ignore_unknown_path_attributes);
+    let ignore = UriOptions::from(UnknownAttributes::Ignore);
+    assert!(ignore.ignore_unknown_path_attributes);
+
+    // The issue 15 URI: refused by default, parsed without the object with `ignore`.
+    let uri = b"pkcs11:token=t;objekt=rsa2048;type=private";
+    let c = parse(&[]).unwrap();
+    assert!(crate::uri::Pkcs11Uri::parse_with(uri, c.uri_unknown_attributes.into()).is_err());
+    let c = parse(&[(URI_UNKNOWN_ATTRIBUTES, "ignore")]).unwrap();
+    let parsed = crate::uri::Pkcs11Uri::parse_with(uri, c.uri_unknown_attributes.into()).unwrap();
+    assert_eq!(parsed.object, None);
 }
 
 #[test]
