@@ -36,12 +36,26 @@ pub use edge::OSSL_provider_init;
 /// ignores the parse result; a panic is the only failure. Not part of the provider's API.
 #[doc(hidden)]
 pub mod fuzzing {
-    use crate::uri::Pkcs11Uri;
+    use crate::uri::{Pkcs11Uri, UriOptions};
 
-    /// Parses `input` as a `pkcs11:` URI; a URI that parses must print to one that parses back
-    /// to the same value (the PIN is never printed, so it is left out of the comparison).
+    /// Parses `input` as a `pkcs11:` URI twice: with the default options and with unknown
+    /// attributes ignored. A URI the default parser accepts must give the same value both
+    /// ways; a URI that parses must print to one the default parser reads back as the same
+    /// value (skipped attributes are not printed, nor is the PIN, which is therefore left out
+    /// of the comparison).
     pub fn uri(input: &[u8]) {
-        match Pkcs11Uri::parse(input) {
+        let strict = Pkcs11Uri::parse(input);
+        let ignoring_unknown = Pkcs11Uri::parse_with(
+            input,
+            UriOptions {
+                ignore_unknown_path_attributes: true,
+            },
+        );
+        match &strict {
+            Ok(parsed) => assert!(ignoring_unknown.as_ref() == Ok(parsed), "options differ"),
+            Err(error) => drop(error.to_string()),
+        }
+        match ignoring_unknown {
             Ok(mut parsed) => {
                 parsed.pin_value = None;
                 let printed = parsed.to_string();
