@@ -44,6 +44,9 @@ fn main() {
         .allowlist_var("OSSL_PARAM_UNMODIFIED|OSSL_PROV_(NAME|PARAM)_.*|OSSL_PKEY_RSA_PAD_MODE_.*")
         .allowlist_var("OSSL_PKEY_EC_.*|OSSL_DIGEST_NAME_.*|OSSL_PKEY_PARAM_.*")
         .allowlist_function("OSSL_LIB_CTX_new_child|OSSL_LIB_CTX_new_from_dispatch")
+        .allowlist_function(
+            "ASYNC_(get_current_job|get_wait_ctx|pause_job)|ASYNC_WAIT_CTX_(set_wait_fd|get_fd|clear_fd|get_callback)",
+        )
         .allowlist_function("BIO_new_from_core_bio|BIO_free|BIO_gets|EVP_PKEY_print_public|ERR_set_mark|ERR_pop_to_mark")
         .allowlist_function(
             "OSSL_PARAM_(locate|locate_const|modified|set_(int|uint|size_t|utf8_string|utf8_ptr|octet_string|BN)|get_(int|int64|uint|size_t|utf8_string_ptr|octet_string_ptr))",

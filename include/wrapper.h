@@ -1,8 +1,8 @@
 /*
  * The OpenSSL headers bindgen reads for src/sys/abi.rs: the provider ABI
- * (dispatch ids, function types, parameter names) and the one libcrypto
- * libcrypto functions openssl-sys does not declare (child library context,
- * core BIO wrapping, public key printing).
+ * (dispatch ids, function types, parameter names) and the libcrypto
+ * functions openssl-sys does not declare (child library context,
+ * core BIO wrapping, public key printing, the ASYNC job calls).
  */
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
@@ -13,3 +13,4 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/err.h>
+#include <openssl/async.h>

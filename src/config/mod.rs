@@ -34,6 +34,16 @@ const ALLOW_EXPORT: &str = "pkcs11-module-allow-export";
 const ENCODE_PROVIDER_URI_TO_PEM: &str = "pkcs11-module-encode-provider-uri-to-pem";
 const URI_UNKNOWN_ATTRIBUTES: &str = "pkcs11-module-uri-unknown-attributes";
 const KEY_FILE_PINS: &str = "pkcs11-module-key-file-pins";
+const ASYNC: &str = "pkcs11-module-async";
+const ASYNC_WORKERS: &str = "pkcs11-module-async-workers";
+const ASYNC_QUEUE: &str = "pkcs11-module-async-queue";
+const METRICS_FILE: &str = "pkcs11-module-metrics-file";
+const METRICS_INTERVAL: &str = "pkcs11-module-metrics-interval";
+/// Largest worker count and queue length accepted for asynchronous signing.
+const ASYNC_WORKERS_MAX: usize = 256;
+const ASYNC_QUEUE_MAX: usize = 1 << 20;
+const ASYNC_QUEUE_DEFAULT: usize = 1024;
+const METRICS_INTERVAL_DEFAULT: u64 = 5;
 
 /// Environment variable that overrides `pkcs11-module-path` (as in pkcs11-provider).
 const MODULE_PATH_ENV: &str = "PKCS11_PROVIDER_MODULE";
@@ -195,6 +205,19 @@ pub(crate) struct Config {
     /// `pkcs11-module-quirks` was set (possibly to `none`): then no quirk is added for a known
     /// module automatically.
     pub(crate) quirks_configured: bool,
+    /// Hand private-key operations requested inside an OpenSSL ASYNC job to worker threads and
+    /// pause the job (`pkcs11-module-async = auto`, the default; `off`: always synchronous).
+    pub(crate) async_offload: bool,
+    /// Worker threads (`pkcs11-module-async-workers`); `None`: the token's session limit,
+    /// at most 16.
+    pub(crate) async_workers: Option<usize>,
+    /// Requests waiting for a worker before new ones fail (`pkcs11-module-async-queue`).
+    pub(crate) async_queue: usize,
+    /// Prometheus text file rewritten with the sign-duration metrics
+    /// (`pkcs11-module-metrics-file`; `%p` becomes the process id).
+    pub(crate) metrics_file: Option<String>,
+    /// Seconds between rewrites of the metrics file (`pkcs11-module-metrics-interval`).
+    pub(crate) metrics_interval: u64,
 }
 
 impl Default for Config {
@@ -216,6 +239,11 @@ impl Default for Config {
             uri_unknown_attributes: UnknownAttributes::default(),
             key_file_pins: KeyFilePins::default(),
             quirks_configured: false,
+            async_offload: true,
+            async_workers: None,
+            async_queue: ASYNC_QUEUE_DEFAULT,
+            metrics_file: None,
+            metrics_interval: METRICS_INTERVAL_DEFAULT,
         }
     }
 }
@@ -241,6 +269,11 @@ impl fmt::Debug for Config {
             .field("uri_unknown_attributes", &self.uri_unknown_attributes)
             .field("key_file_pins", &self.key_file_pins)
             .field("quirks_configured", &self.quirks_configured)
+            .field("async_offload", &self.async_offload)
+            .field("async_workers", &self.async_workers)
+            .field("async_queue", &self.async_queue)
+            .field("metrics_file", &self.metrics_file)
+            .field("metrics_interval", &self.metrics_interval)
             .finish()
     }
 }
@@ -262,6 +295,11 @@ impl Config {
         ENCODE_PROVIDER_URI_TO_PEM,
         URI_UNKNOWN_ATTRIBUTES,
         KEY_FILE_PINS,
+        ASYNC,
+        ASYNC_WORKERS,
+        ASYNC_QUEUE,
+        METRICS_FILE,
+        METRICS_INTERVAL,
     ];
 
     /// Builds the configuration from raw key values (`value_of`) and environment variables
@@ -305,6 +343,20 @@ impl Config {
             key_file_pins: parse_if_set(value(KEY_FILE_PINS), key_file_pins)?
                 .unwrap_or(defaults.key_file_pins),
             quirks_configured: quirks_value.is_some(),
+            async_offload: parse_if_set(value(ASYNC), async_offload)?
+                .unwrap_or(defaults.async_offload),
+            async_workers: parse_if_set(value(ASYNC_WORKERS), |v| {
+                number_in(ASYNC_WORKERS, v, 1, ASYNC_WORKERS_MAX as u64).map(|n| n as usize)
+            })?,
+            async_queue: parse_if_set(value(ASYNC_QUEUE), |v| {
+                number_in(ASYNC_QUEUE, v, 1, ASYNC_QUEUE_MAX as u64).map(|n| n as usize)
+            })?
+            .unwrap_or(defaults.async_queue),
+            metrics_file: value(METRICS_FILE),
+            metrics_interval: parse_if_set(value(METRICS_INTERVAL), |v| {
+                number_in(METRICS_INTERVAL, v, 1, 3600)
+            })?
+            .unwrap_or(defaults.metrics_interval),
         })
     }
 }
@@ -355,6 +407,28 @@ fn parse_if_set<T>(
     parse: impl FnOnce(&str) -> Result<T, ConfigError>,
 ) -> Result<Option<T>, ConfigError> {
     value.as_deref().map(parse).transpose()
+}
+
+fn async_offload(value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "auto" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(ConfigError::unknown_value(ASYNC, value, "auto or off")),
+    }
+}
+
+/// A whole number from `min` to `max`.
+fn number_in(key: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            key,
+            format!(
+                "invalid value '{}' (expected a number from {min} to {max})",
+                value.escape_debug()
+            ),
+        )),
+    }
 }
 
 fn key_file_pins(value: &str) -> Result<KeyFilePins, ConfigError> {

@@ -464,3 +464,40 @@ fn bad_values_are_escaped_in_messages() {
     let msg = parse_err(LOGIN_BEHAVIOR, "a\nb");
     assert!(msg.contains("'a\\nb'"), "{msg}");
 }
+
+#[test]
+fn async_and_metrics_keys() {
+    let c = parse(&[]).unwrap();
+    assert!(c.async_offload);
+    assert_eq!(c.async_workers, None);
+    assert_eq!(c.async_queue, ASYNC_QUEUE_DEFAULT);
+    assert_eq!(c.metrics_file, None);
+    assert_eq!(c.metrics_interval, METRICS_INTERVAL_DEFAULT);
+    let c = parse(&[
+        (ASYNC, "off"),
+        (ASYNC_WORKERS, "4"),
+        (ASYNC_QUEUE, "64"),
+        (METRICS_FILE, "/run/p11-%p.prom"),
+        (METRICS_INTERVAL, "2"),
+    ])
+    .unwrap();
+    assert!(!c.async_offload);
+    assert_eq!(c.async_workers, Some(4));
+    assert_eq!(c.async_queue, 64);
+    assert_eq!(c.metrics_file.as_deref(), Some("/run/p11-%p.prom"));
+    assert_eq!(c.metrics_interval, 2);
+    assert!(parse_err(ASYNC, "on").contains("auto or off"));
+    for (key, bad) in [
+        (ASYNC_WORKERS, "0"),
+        (ASYNC_WORKERS, "257"),
+        (ASYNC_QUEUE, "0"),
+        (ASYNC_QUEUE, "-1"),
+        (METRICS_INTERVAL, "0"),
+        (METRICS_INTERVAL, "soon"),
+    ] {
+        assert!(
+            parse_err(key, bad).contains("expected a number"),
+            "{key}={bad}"
+        );
+    }
+}

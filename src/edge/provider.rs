@@ -20,6 +20,7 @@ use crate::sys::libcrypto::LibCtx;
 use crate::sys::params::ParamBuilder;
 use crate::sys::params::{ParamsOut, param_desc};
 use crate::token::login::Pin;
+use crate::token::metrics;
 use std::ffi::CString;
 use zeroize::Zeroizing;
 
@@ -193,11 +194,25 @@ unsafe extern "C" fn prov_teardown(provctx: *mut c_void) {
     })
 }
 
+/// The sign-duration metrics in Prometheus text (`OSSL_PROVIDER_get_params`; ask for the size
+/// with a NULL buffer first).
+const PARAM_METRICS: &std::ffi::CStr = c"pkcs11-metrics";
+/// Signatures made, by status, and those in flight or queued now (`size_t`).
+const PARAM_SIGN_OK: &std::ffi::CStr = c"pkcs11-sign-ok";
+const PARAM_SIGN_ERROR: &std::ffi::CStr = c"pkcs11-sign-error";
+const PARAM_SIGN_IN_FLIGHT: &std::ffi::CStr = c"pkcs11-sign-in-flight";
+const PARAM_SIGN_QUEUED: &std::ffi::CStr = c"pkcs11-sign-queued";
+
 static PROVIDER_GETTABLE: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR),
     param_desc!(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR),
     param_desc!(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR),
     param_desc!(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER),
+    param_desc!(name PARAM_METRICS, OSSL_PARAM_UTF8_STRING),
+    param_desc!(name PARAM_SIGN_OK, OSSL_PARAM_UNSIGNED_INTEGER),
+    param_desc!(name PARAM_SIGN_ERROR, OSSL_PARAM_UNSIGNED_INTEGER),
+    param_desc!(name PARAM_SIGN_IN_FLIGHT, OSSL_PARAM_UNSIGNED_INTEGER),
+    param_desc!(name PARAM_SIGN_QUEUED, OSSL_PARAM_UNSIGNED_INTEGER),
     param_desc!(END),
 ]);
 
@@ -215,6 +230,18 @@ unsafe extern "C" fn prov_get_params(_provctx: *mut c_void, params: *mut OSSL_PA
         out.set_static_utf8(abi::OSSL_PROV_PARAM_VERSION, VERSION)?;
         out.set_static_utf8(abi::OSSL_PROV_PARAM_BUILDINFO, BUILDINFO)?;
         out.set_int(abi::OSSL_PROV_PARAM_STATUS, 1)?;
+        if out.wants(PARAM_METRICS) {
+            out.set_utf8(PARAM_METRICS, &metrics::prometheus_text())?;
+        }
+        let totals = metrics::totals();
+        for (key, value) in [
+            (PARAM_SIGN_OK, totals.ok),
+            (PARAM_SIGN_ERROR, totals.error),
+            (PARAM_SIGN_IN_FLIGHT, totals.in_flight),
+            (PARAM_SIGN_QUEUED, totals.queued),
+        ] {
+            out.set_size(key, usize::try_from(value).unwrap_or(usize::MAX))?;
+        }
         Ok(1)
     })
 }

@@ -205,14 +205,13 @@ impl SignCtx {
 
     /// `digest_sign` (one-shot); used for EdDSA.
     pub(crate) fn digest_sign(&mut self, message: &[u8], out: OutBuf<'_>) -> Result<()> {
-        let key = Arc::clone(self.key()?);
         if out.is_size_query() {
-            out.set_size(key.max_signature_size());
+            out.set_size(self.key()?.max_signature_size());
             return Ok(());
         }
         match self.algorithm {
             SigAlgorithm::Ed25519 | SigAlgorithm::Ed448 => {
-                let signature = self.sign_on_token(&key, Mech::Eddsa, message.to_vec())?;
+                let signature = self.sign_on_token(self.key()?, Mech::Eddsa, message.to_vec())?;
                 out.write(&signature)
             }
             SigAlgorithm::Rsa | SigAlgorithm::Ecdsa => {
@@ -224,7 +223,9 @@ impl SignCtx {
 
     /// `sign`: sign `tbs`, a hash (or, without a digest set, the raw input).
     pub(crate) fn sign(&mut self, tbs: &[u8], out: OutBuf<'_>) -> Result<()> {
-        let key = Arc::clone(self.key()?);
+        // Borrowed, not cloned: inside an ASYNC job this frame may be paused, and a job that is
+        // never resumed must not hold a reference (see token::offload).
+        let key = self.key()?;
         if out.is_size_query() {
             out.set_size(key.max_signature_size());
             return Ok(());
@@ -247,9 +248,9 @@ impl SignCtx {
             }
         }
         let signature = match self.algorithm {
-            SigAlgorithm::Rsa => self.sign_rsa(&key, tbs)?,
+            SigAlgorithm::Rsa => self.sign_rsa(key, tbs)?,
             SigAlgorithm::Ecdsa => {
-                let raw = self.sign_on_token(&key, Mech::Ecdsa, tbs.to_vec())?;
+                let raw = self.sign_on_token(key, Mech::Ecdsa, tbs.to_vec())?;
                 asn1::ecdsa_signature_to_der(&raw).ok_or_else(|| {
                     Error::Module(format!(
                         "token returned a malformed ECDSA signature ({} bytes)",
@@ -258,15 +259,16 @@ impl SignCtx {
                 })?
             }
             SigAlgorithm::Ed25519 | SigAlgorithm::Ed448 => {
-                self.sign_on_token(&key, Mech::Eddsa, tbs.to_vec())?
+                self.sign_on_token(key, Mech::Eddsa, tbs.to_vec())?
             }
         };
         out.write(&signature)
     }
 
-    /// One signature on the token, through the token model's chokepoint.
+    /// One signature on the token, through the token model's chokepoint (on a worker thread
+    /// when called inside an ASYNC job).
     fn sign_on_token(&self, key: &Arc<KeyObj>, mechanism: Mech, input: Vec<u8>) -> Result<Vec<u8>> {
-        op::run(
+        op::perform(
             &self.prov.tokens,
             KeyOp::sign(Arc::clone(key), mechanism, input),
         )

@@ -7,9 +7,11 @@
 //! - `core`: the core's upcalls (configuration, raising errors);
 //! - `libcrypto`: libcrypto objects (library context, digests, BIOs, certificates);
 //! - `pkcs11`: PKCS#11 calls cryptoki does not wrap the way the provider needs;
-//! - `atfork`: fork detection.
+//! - `atfork`: fork detection and the fork gate;
+//! - `async_job`: ASYNC jobs, their wait contexts and eventfds.
 
 pub(crate) mod abi;
+pub(crate) mod async_job;
 pub(crate) mod atfork;
 pub(crate) mod core;
 pub(crate) mod libcrypto;

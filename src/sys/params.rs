@@ -337,6 +337,15 @@ macro_rules! param_desc {
             return_size: usize::MAX,
         }
     };
+    (name $key:expr, $ty:ident) => {
+        $crate::sys::abi::OSSL_PARAM {
+            key: $key.as_ptr(),
+            data_type: $crate::sys::abi::$ty as ::std::ffi::c_uint,
+            data: ::std::ptr::null_mut(),
+            data_size: 0,
+            return_size: usize::MAX,
+        }
+    };
     (END) => {
         $crate::sys::abi::OSSL_PARAM {
             key: ::std::ptr::null(),

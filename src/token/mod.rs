@@ -7,11 +7,14 @@
 //! - `slot`: a slot's identity and the token calls made on one of its sessions;
 //! - `pool`: the slot's session pool; `login`: its login state and PIN order;
 //! - `object`: keys and certificates found on a token, and where a key lives;
-//! - `op`: the chokepoint.
+//! - `op`: the chokepoint; `offload`: running it on worker threads for ASYNC jobs;
+//! - `metrics`: sign-duration histograms and gauges.
 
 pub(crate) mod login;
+pub(crate) mod metrics;
 pub(crate) mod module;
 pub(crate) mod object;
+pub(crate) mod offload;
 pub(crate) mod op;
 pub(crate) mod pool;
 pub(crate) mod settings;
@@ -22,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use module::Module;
+use offload::WorkerPool;
 
 /// The configured PKCS#11 module of one provider instance, loaded on first use and again in a
 /// forked child.
@@ -31,6 +35,8 @@ pub(crate) struct Tokens {
     /// fails with it (the defaults in `config` are never used to reach a token).
     config_error: Option<String>,
     module: Mutex<Option<Arc<Module>>>,
+    /// Workers for asynchronous signing, started on first use in each process.
+    workers: Mutex<Option<Arc<WorkerPool>>>,
 }
 
 impl Tokens {
@@ -39,6 +45,7 @@ impl Tokens {
             config,
             config_error,
             module: Mutex::new(None),
+            workers: Mutex::new(None),
         }
     }
 
@@ -71,12 +78,44 @@ impl Tokens {
             Module::load(&self.config)
         })?);
         *slot = Some(Arc::clone(&module));
+        if let Some(path) = &self.config.metrics_file {
+            metrics::write_file_periodically(path, self.config.metrics_interval);
+        }
         Ok(module)
+    }
+
+    /// The worker pool of this process, started on first use with the configured number of
+    /// workers or `default_workers()`.
+    pub(crate) fn worker_pool(
+        &self,
+        default_workers: impl FnOnce() -> usize,
+    ) -> Result<Arc<WorkerPool>> {
+        let mut slot = self
+            .workers
+            .lock()
+            .map_err(|_| Error::Module("worker pool lock poisoned".into()))?;
+        if let Some(pool) = slot.as_ref().filter(|p| p.is_current()) {
+            return Ok(Arc::clone(pool));
+        }
+        // A pool inherited over fork has no threads here, and its queue may be locked by one
+        // that no longer exists: leave it untouched.
+        if let Some(inherited) = slot.take() {
+            std::mem::forget(inherited);
+        }
+        let workers = self.config.async_workers.unwrap_or_else(default_workers);
+        let pool = WorkerPool::start(workers, self.config.async_queue)?;
+        *slot = Some(Arc::clone(&pool));
+        Ok(pool)
     }
 }
 
 impl Drop for Tokens {
     fn drop(&mut self) {
+        if let Ok(mut slot) = self.workers.lock() {
+            if let Some(pool) = slot.take().filter(|p| p.is_current()) {
+                pool.stop();
+            }
+        }
         if let Ok(mut slot) = self.module.lock() {
             if let Some(module) = slot.take() {
                 Module::release(module);

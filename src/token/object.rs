@@ -8,11 +8,14 @@
 
 use std::sync::{Arc, RwLock};
 
+use once_cell::sync::OnceCell;
+
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 
 use super::Tokens;
 use super::login::PinRequest;
+use super::metrics::Series;
 use super::slot::{Slot, TokenIdentity};
 use crate::asn1::Curve;
 use crate::error::{Error, Result};
@@ -242,6 +245,8 @@ pub(crate) struct KeyObj {
     pub(crate) algorithm: KeyAlgorithm,
     pub(crate) public: PublicKey,
     pub(crate) token: Option<TokenKey>,
+    /// Sign-duration series per mechanism family (see `op`), looked up on first use.
+    metrics: [OnceCell<Arc<Series>>; 4],
 }
 
 impl KeyObj {
@@ -251,12 +256,32 @@ impl KeyObj {
             algorithm,
             public,
             token: None,
+            metrics: Default::default(),
         }
     }
 
     /// True when the private key is on a token.
     pub(crate) fn has_private(&self) -> bool {
         self.token.as_ref().is_some_and(TokenKey::has_private)
+    }
+
+    /// The metrics series of mechanism family `family` (0..4), made by `make` on first use.
+    pub(crate) fn metrics_series(
+        &self,
+        family: usize,
+        make: impl FnOnce() -> Arc<Series>,
+    ) -> Arc<Series> {
+        match self.metrics.get(family) {
+            Some(cell) => Arc::clone(cell.get_or_init(make)),
+            None => make(),
+        }
+    }
+
+    /// The session limit of the token holding the key (`ulMaxSessionCount`), when it has one.
+    pub(crate) fn session_limit(&self) -> Option<usize> {
+        let token = self.token.as_ref()?;
+        let binding = token.binding.read().ok()?;
+        binding.slot.session_limit()
     }
 
     /// Key size in bits.
@@ -483,6 +508,7 @@ fn key(
         algorithm: KeyAlgorithm::of(&public, pss_only),
         public,
         token: Some(TokenKey::new(slot, handle, private, attributes)),
+        metrics: Default::default(),
     }))))
 }
 

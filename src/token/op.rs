@@ -27,7 +27,9 @@ use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 
 use super::Tokens;
-use super::object::{KeyObj, Rebind, TokenKey};
+use super::metrics::{self, InFlight, Series};
+use super::object::{KeyAlgorithm, KeyObj, Rebind, TokenKey};
+use super::offload;
 use super::pool::is_session_lost;
 use super::slot::SignCall;
 use crate::error::{Error, Result};
@@ -115,14 +117,70 @@ impl KeyOp {
     }
 }
 
-/// Runs `op` on the key's token with the recovery policy above.
+/// Most asynchronous workers started when the configuration does not say.
+const DEFAULT_WORKERS_CAP: usize = 16;
+
+/// Performs `op`: inside an OpenSSL ASYNC job (and unless `pkcs11-module-async = off`) on a
+/// worker thread while the job waits paused (see `offload`), else on this thread.
+pub(crate) fn perform(tokens: &Arc<Tokens>, op: KeyOp) -> Result<Vec<u8>> {
+    if tokens.config().async_offload {
+        if let Some(job) = crate::sys::async_job::current_job() {
+            let pool = tokens.worker_pool(|| default_workers(&op))?;
+            let tokens = Arc::clone(tokens);
+            return offload::run_in_job(&job, &pool, Box::new(move || run(&tokens, op)));
+        }
+    }
+    run(tokens, op)
+}
+
+/// Workers to start when the configuration does not say: the key's token's session limit, at
+/// most [`DEFAULT_WORKERS_CAP`], so requests beyond it wait in the queue.
+fn default_workers(op: &KeyOp) -> usize {
+    op.key
+        .session_limit()
+        .unwrap_or(DEFAULT_WORKERS_CAP)
+        .clamp(1, DEFAULT_WORKERS_CAP)
+}
+
+/// Runs `op` on the key's token, on this thread, with the recovery policy above; counts it in
+/// the sign-duration metrics.
 pub(crate) fn run(tokens: &Tokens, op: KeyOp) -> Result<Vec<u8>> {
-    let started = log::log_enabled!(log::Level::Debug).then(Instant::now);
+    let in_flight = InFlight::start();
+    let started = Instant::now();
     let result = run_with_recovery(tokens, &op);
-    if let Some(started) = started {
-        log_call(&op, &result, started.elapsed());
+    let took = started.elapsed();
+    drop(in_flight);
+    series(&op).observe(result.is_ok(), took);
+    if log::log_enabled!(log::Level::Debug) {
+        log_call(&op, &result, took);
     }
     result
+}
+
+/// The metrics series of `op`'s algorithm, looked up once per key and mechanism family.
+fn series(op: &KeyOp) -> Arc<Series> {
+    let family = match op.mechanism {
+        Mech::RsaPkcs => 0,
+        Mech::RsaPss { .. } => 1,
+        Mech::RsaX509 => 2,
+        Mech::Ecdsa | Mech::Eddsa => 3,
+    };
+    op.key
+        .metrics_series(family, || metrics::series(&algorithm_label(op)))
+}
+
+/// The metrics label of `op`'s algorithm: `rsa-pkcs1-2048`, `rsa-pss-3072`, `ecdsa-p256`,
+/// `ed25519`, ...
+fn algorithm_label(op: &KeyOp) -> String {
+    let bits = op.key.bits();
+    match (op.mechanism, op.key.algorithm) {
+        (Mech::RsaPkcs, _) => format!("rsa-pkcs1-{bits}"),
+        (Mech::RsaPss { .. }, _) => format!("rsa-pss-{bits}"),
+        (Mech::RsaX509, _) => format!("rsa-raw-{bits}"),
+        (Mech::Ecdsa, _) => format!("ecdsa-p{bits}"),
+        (Mech::Eddsa, KeyAlgorithm::Ed448) => "ed448".to_owned(),
+        (Mech::Eddsa, _) => "ed25519".to_owned(),
+    }
 }
 
 fn run_with_recovery(tokens: &Tokens, op: &KeyOp) -> Result<Vec<u8>> {

@@ -8,7 +8,7 @@ use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::Session;
-use cryptoki::slot::Slot as SlotId;
+use cryptoki::slot::{Limit, Slot as SlotId};
 
 use super::login::{Login, Pin, PinRequest};
 use super::pool::{PooledSession, SessionPool};
@@ -58,6 +58,8 @@ pub(crate) struct Slot {
     id: SlotId,
     identity: TokenIdentity,
     settings: Arc<SlotSettings>,
+    /// The token's `ulMaxSessionCount`, when it states a limit.
+    session_limit: Option<usize>,
     sign_functions: Option<Arc<SignFunctions>>,
     pool: SessionPool,
     login: Login,
@@ -99,6 +101,10 @@ impl Slot {
             slot_description: slot_info.slot_description().trim_end().to_string(),
             slot_manufacturer: slot_info.manufacturer_id().trim_end().to_string(),
         };
+        let session_limit = match token.max_session_count() {
+            Limit::Max(n) => usize::try_from(n).ok().filter(|n| *n > 0),
+            Limit::Unavailable | Limit::Infinite => None,
+        };
         Ok(Slot {
             pool: SessionPool::new(
                 pkcs11.clone(),
@@ -110,6 +116,7 @@ impl Slot {
             id,
             identity,
             settings,
+            session_limit,
             sign_functions,
         })
     }
@@ -125,6 +132,11 @@ impl Slot {
     /// Whether public keys of this token may be exported to other providers.
     pub(crate) fn allows_export(&self) -> bool {
         self.settings.allow_export
+    }
+
+    /// The token's session limit, when it states one.
+    pub(crate) fn session_limit(&self) -> Option<usize> {
+        self.session_limit
     }
 
     /// Token label for messages.

@@ -1,0 +1,242 @@
+//! Asynchronous key operations for programs that run their handshakes in OpenSSL ASYNC jobs
+//! (`SSL_MODE_ASYNC`: HAProxy's `ssl-mode-async`, `openssl s_server -async`, event loops that
+//! poll `SSL_get_all_async_fds`).
+//!
+//! Inside a job, [`run_in_job`] queues the request (`op::perform` packages it) for a pool of
+//! worker threads and pauses the job; the program's event loop goes on with other connections
+//! meanwhile. A
+//! worker runs the request through the chokepoint (`op::run`: every PKCS#11 call, logging and
+//! retry happen on the worker, never on the job's small stack), stores the result in the
+//! connection's [`Channel`] and makes its eventfd readable (and calls the program's wake-up
+//! callback if it set one). The resumed job takes the result; a resume before the result is
+//! there just pauses again.
+//!
+//! One channel per wait context (connection), registered under [`WAIT_KEY`]: the wait context
+//! owns one reference and the worker of a request in flight another, so a connection freed while
+//! its signature is in flight frees nothing the worker still uses; the eventfd closes when both
+//! are done. Errors travel back as values and are raised on the job's thread (OpenSSL's error
+//! queue is per thread).
+//!
+//! The pool belongs to the process that started it: a forked child starts its own on first
+//! use. The queue is bounded; when the token's session limit is reached, requests wait in the
+//! queue (workers are at most the session limit by default), never on the event loop's thread.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+
+use super::metrics::Queued;
+use crate::error::{Error, Result};
+use crate::sys::async_job::{EventFd, Job, Wakeup};
+
+/// The wait-context key of this provider's channel: the address is what counts.
+pub(crate) static WAIT_KEY: u8 = 0;
+
+/// Where a worker leaves the result of a connection's request.
+pub(crate) struct Channel {
+    eventfd: EventFd,
+    state: Mutex<ChannelState>,
+}
+
+#[derive(Default)]
+struct ChannelState {
+    /// Number of the request in flight (the last one started).
+    ticket: u64,
+    /// The result of request `.0`.
+    result: Option<(u64, Result<Vec<u8>>)>,
+}
+
+impl Channel {
+    fn new() -> Result<Channel> {
+        Ok(Channel {
+            eventfd: EventFd::new()?,
+            state: Mutex::new(ChannelState::default()),
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, ChannelState>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::Module("asynchronous request lock poisoned".into()))
+    }
+
+    /// Starts a new request; returns its ticket.
+    fn begin(&self) -> Result<u64> {
+        let mut state = self.lock()?;
+        state.ticket += 1;
+        state.result = None;
+        // A wake-up of an earlier request that was never collected.
+        self.eventfd.drain();
+        Ok(state.ticket)
+    }
+
+    /// Stores the result of request `ticket` and wakes the program. The eventfd is written
+    /// under the lock, so a job that takes the result also drains that very wake-up.
+    fn complete(&self, ticket: u64, result: Result<Vec<u8>>) {
+        if let Ok(mut state) = self.state.lock() {
+            if state.ticket == ticket {
+                state.result = Some((ticket, result));
+                self.eventfd.signal();
+            }
+        }
+    }
+
+    /// The result of request `ticket`, if it is there.
+    fn take(&self, ticket: u64) -> Result<Option<Result<Vec<u8>>>> {
+        let mut state = self.lock()?;
+        match state.result.take() {
+            Some((done, result)) if done == ticket => {
+                self.eventfd.drain();
+                Ok(Some(result))
+            }
+            other => {
+                state.result = other;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The work of one request: a key operation through the chokepoint.
+pub(crate) type Work = Box<dyn FnOnce() -> Result<Vec<u8>> + Send>;
+
+/// One queued request.
+struct Task {
+    work: Work,
+    channel: Arc<Channel>,
+    ticket: u64,
+    wakeup: Option<Wakeup>,
+    _queued: Queued,
+}
+
+/// The worker pool of one provider instance in one process: a bounded queue of requests and
+/// the threads that run them.
+pub(crate) struct WorkerPool {
+    generation: u64,
+    capacity: usize,
+    queue: Mutex<PoolState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    tasks: VecDeque<Task>,
+    stopping: bool,
+}
+
+impl WorkerPool {
+    /// Starts `workers` threads.
+    pub(crate) fn start(workers: usize, capacity: usize) -> Result<Arc<WorkerPool>> {
+        let pool = Arc::new(WorkerPool {
+            generation: crate::sys::atfork::generation(),
+            capacity,
+            queue: Mutex::new(PoolState::default()),
+            ready: Condvar::new(),
+        });
+        for index in 0..workers.max(1) {
+            let worker = Arc::clone(&pool);
+            std::thread::Builder::new()
+                .name(format!("pkcs11-ossl-async-{index}"))
+                .spawn(move || worker.work())
+                .map_err(|e| Error::Module(format!("cannot start an async worker: {e}")))?;
+        }
+        log::debug!("asynchronous signing: {workers} workers, queue of {capacity}");
+        Ok(pool)
+    }
+
+    /// True when this pool's threads exist in this process.
+    pub(crate) fn is_current(&self) -> bool {
+        self.generation == crate::sys::atfork::generation()
+    }
+
+    fn submit(&self, task: Task) -> Result<()> {
+        let mut state = self
+            .queue
+            .lock()
+            .map_err(|_| Error::Module("async queue lock poisoned".into()))?;
+        if state.tasks.len() >= self.capacity {
+            return Err(Error::Module(format!(
+                "the asynchronous signing queue is full ({} requests wait; see \
+                 pkcs11-module-async-queue)",
+                self.capacity
+            )));
+        }
+        state.tasks.push_back(task);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    fn work(&self) {
+        loop {
+            let task = {
+                let Ok(mut state) = self.queue.lock() else {
+                    return;
+                };
+                loop {
+                    if state.stopping {
+                        return;
+                    }
+                    if let Some(task) = state.tasks.pop_front() {
+                        break task;
+                    }
+                    state = match self.ready.wait(state) {
+                        Ok(state) => state,
+                        Err(_) => return,
+                    };
+                }
+            };
+            let Task {
+                work,
+                channel,
+                ticket,
+                wakeup,
+                _queued,
+            } = task;
+            drop(_queued);
+            let result = work();
+            channel.complete(ticket, result);
+            if let Some(wakeup) = wakeup {
+                wakeup.call();
+            }
+        }
+    }
+
+    /// Lets the workers end once the queue is empty (provider teardown).
+    pub(crate) fn stop(&self) {
+        if let Ok(mut state) = self.queue.lock() {
+            state.stopping = true;
+        }
+        self.ready.notify_all();
+    }
+}
+
+/// Runs `work` on a worker of `pool` while the current job waits paused.
+pub(crate) fn run_in_job(job: &Job, pool: &WorkerPool, work: Work) -> Result<Vec<u8>> {
+    let channel = match job.registered::<Channel>(&WAIT_KEY) {
+        Some(channel) => channel,
+        None => {
+            let channel = Arc::new(Channel::new()?);
+            job.register(&WAIT_KEY, channel.eventfd.raw(), Arc::clone(&channel))?;
+            channel
+        }
+    };
+    let ticket = channel.begin()?;
+    pool.submit(Task {
+        work,
+        channel,
+        ticket,
+        wakeup: job.callback(),
+        _queued: Queued::start(),
+    })?;
+    // Nothing owned is kept across a pause: a job that is never resumed (its connection freed)
+    // leaves no reference behind. After each resume the channel is looked up again.
+    loop {
+        job.pause();
+        let channel = job.registered::<Channel>(&WAIT_KEY).ok_or_else(|| {
+            Error::Module("the asynchronous request's wait context lost its channel".into())
+        })?;
+        if let Some(result) = channel.take(ticket)? {
+            return result;
+        }
+    }
+}
