@@ -14,7 +14,6 @@ use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use once_cell::sync::OnceCell;
@@ -130,26 +129,34 @@ enum Sink {
 }
 
 impl Sink {
-    /// Writes a whole line in one call, so lines from concurrent processes sharing the file
-    /// (`O_APPEND`) stay intact. Failures are ignored: logging must never break the provider.
-    fn write_line(&mut self, line: &[u8]) {
+    /// Writes a whole line in one call, so lines from concurrent threads and processes sharing
+    /// the file (`O_APPEND`) stay intact without a lock of ours: a lock held by another thread
+    /// at `fork()` would never be released in the child. Failures are ignored: logging must
+    /// never break the provider.
+    fn write_line(&self, line: &[u8]) {
         let _ = match self {
             Sink::Stderr => io::stderr().write_all(line),
-            Sink::File(file) => file.write_all(line),
+            Sink::File(file) => {
+                let mut file: &File = file;
+                file.write_all(line)
+            }
         };
     }
 
-    fn flush(&mut self) {
+    fn flush(&self) {
         let _ = match self {
             Sink::Stderr => io::stderr().flush(),
-            Sink::File(file) => file.flush(),
+            Sink::File(file) => {
+                let mut file: &File = file;
+                file.flush()
+            }
         };
     }
 }
 
 struct DebugLogger {
     max_level: LevelFilter,
-    sink: Mutex<Sink>,
+    sink: Sink,
 }
 
 impl DebugLogger {
@@ -173,15 +180,7 @@ impl DebugLogger {
                 }
             },
         };
-        Some(DebugLogger {
-            max_level,
-            sink: Mutex::new(sink),
-        })
-    }
-
-    fn lock_sink(&self) -> std::sync::MutexGuard<'_, Sink> {
-        // A panic while holding the lock cannot leave a `Sink` half-updated, so carry on.
-        self.sink.lock().unwrap_or_else(PoisonError::into_inner)
+        Some(DebugLogger { max_level, sink })
     }
 }
 
@@ -218,11 +217,11 @@ impl Log for DebugLogger {
             record.target(),
             record.args(),
         );
-        self.lock_sink().write_line(line.as_bytes());
+        self.sink.write_line(line.as_bytes());
     }
 
     fn flush(&self) {
-        self.lock_sink().flush();
+        self.sink.flush();
     }
 }
 
@@ -371,7 +370,7 @@ mod tests {
     #[test]
     fn unopenable_file_falls_back_to_stderr() {
         let logger = DebugLogger::from_spec(&spec(Some("/nonexistent/dir/x.log"), 1)).unwrap();
-        assert!(matches!(*logger.lock_sink(), Sink::Stderr));
+        assert!(matches!(logger.sink, Sink::Stderr));
     }
 
     #[test]

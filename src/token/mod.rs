@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::sys::atfork::TokenCall;
 use module::Module;
 use offload::WorkerPool;
 
@@ -60,6 +61,8 @@ impl Tokens {
         if let Some(problem) = &self.config_error {
             return Err(Error::Config(problem.clone()));
         }
+        // Inside the fork gate: a child must not inherit the module lock held.
+        let _call = TokenCall::enter();
         let mut slot = self
             .module
             .lock()
@@ -90,6 +93,7 @@ impl Tokens {
         &self,
         default_workers: impl FnOnce() -> usize,
     ) -> Result<Arc<WorkerPool>> {
+        let _call = TokenCall::enter();
         let mut slot = self
             .workers
             .lock()

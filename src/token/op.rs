@@ -33,6 +33,7 @@ use super::offload;
 use super::pool::is_session_lost;
 use super::slot::SignCall;
 use crate::error::{Error, Result};
+use crate::sys::atfork::TokenCall;
 
 /// A mechanism with its parameters, owned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +146,9 @@ fn default_workers(op: &KeyOp) -> usize {
 /// Runs `op` on the key's token, on this thread, with the recovery policy above; counts it in
 /// the sign-duration metrics.
 pub(crate) fn run(tokens: &Tokens, op: KeyOp) -> Result<Vec<u8>> {
+    // The whole operation is one token call for fork: the key's binding lock, the metrics and
+    // the log are taken inside the gate, so a child never inherits one of them held.
+    let _call = TokenCall::enter();
     let in_flight = InFlight::start();
     let started = Instant::now();
     let result = run_with_recovery(tokens, &op);
