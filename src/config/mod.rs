@@ -33,6 +33,7 @@ const BLOCK_OPERATIONS: &str = "pkcs11-module-block-operations";
 const ALLOW_EXPORT: &str = "pkcs11-module-allow-export";
 const ENCODE_PROVIDER_URI_TO_PEM: &str = "pkcs11-module-encode-provider-uri-to-pem";
 const URI_UNKNOWN_ATTRIBUTES: &str = "pkcs11-module-uri-unknown-attributes";
+const KEY_FILE_PINS: &str = "pkcs11-module-key-file-pins";
 
 /// Environment variable that overrides `pkcs11-module-path` (as in pkcs11-provider).
 const MODULE_PATH_ENV: &str = "PKCS11_PROVIDER_MODULE";
@@ -101,6 +102,34 @@ pub(crate) struct Quirks {
     pub(crate) no_session_callbacks: bool,
 }
 
+impl Quirks {
+    /// The config words of the quirks that are set.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        [
+            (self.no_deinit, "no-deinit"),
+            (self.no_operation_state, "no-operation-state"),
+            (self.no_allowed_mechanisms, "no-allowed-mechanisms"),
+            (self.no_session_callbacks, "no-session-callbacks"),
+        ]
+        .into_iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| name)
+        .collect()
+    }
+}
+
+/// What to do with `pin-value`/`pin-source` in the URI of a PEM-URI key file
+/// (`pkcs11-module-key-file-pins`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum KeyFilePins {
+    /// Ignore them: whoever can write a key file the program reads could otherwise make the
+    /// provider read any file the program may read and send its first line to `C_Login`.
+    #[default]
+    Ignore,
+    /// Use them like those of a URI the program passes itself.
+    Use,
+}
+
 /// Whether an interactively entered PIN is kept for later re-login (`pkcs11-module-cache-pins`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum CachePins {
@@ -161,6 +190,11 @@ pub(crate) struct Config {
     /// Refuse or skip unknown URI path attributes (`pkcs11-module-uri-unknown-attributes`);
     /// `.into()` gives the `UriOptions` for `Pkcs11Uri::parse_with`.
     pub(crate) uri_unknown_attributes: UnknownAttributes,
+    /// PINs in key files' URIs (`pkcs11-module-key-file-pins`).
+    pub(crate) key_file_pins: KeyFilePins,
+    /// `pkcs11-module-quirks` was set (possibly to `none`): then no quirk is added for a known
+    /// module automatically.
+    pub(crate) quirks_configured: bool,
 }
 
 impl Default for Config {
@@ -180,6 +214,8 @@ impl Default for Config {
             allow_export: true,
             encode_provider_uri_to_pem: false,
             uri_unknown_attributes: UnknownAttributes::default(),
+            key_file_pins: KeyFilePins::default(),
+            quirks_configured: false,
         }
     }
 }
@@ -203,6 +239,8 @@ impl fmt::Debug for Config {
                 &self.encode_provider_uri_to_pem,
             )
             .field("uri_unknown_attributes", &self.uri_unknown_attributes)
+            .field("key_file_pins", &self.key_file_pins)
+            .field("quirks_configured", &self.quirks_configured)
             .finish()
     }
 }
@@ -223,6 +261,7 @@ impl Config {
         ALLOW_EXPORT,
         ENCODE_PROVIDER_URI_TO_PEM,
         URI_UNKNOWN_ATTRIBUTES,
+        KEY_FILE_PINS,
     ];
 
     /// Builds the configuration from raw key values (`value_of`) and environment variables
@@ -233,6 +272,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let value = |key: &str| value_of(key).filter(|v| !v.is_empty());
         let defaults = Config::default();
+        let quirks_value = value(QUIRKS);
         Ok(Config {
             module_path: env_var(MODULE_PATH_ENV)
                 .filter(|v| !v.is_empty())
@@ -243,7 +283,7 @@ impl Config {
                 .unwrap_or(defaults.login_behavior),
             load_behavior: parse_if_set(value(LOAD_BEHAVIOR), load_behavior)?
                 .unwrap_or(defaults.load_behavior),
-            quirks: parse_if_set(value(QUIRKS), quirks)?.unwrap_or(defaults.quirks),
+            quirks: parse_if_set(quirks_value.clone(), quirks)?.unwrap_or(defaults.quirks),
             cache_pins: parse_if_set(value(CACHE_PINS), cache_pins)?.unwrap_or(defaults.cache_pins),
             cache_keys: parse_if_set(value(CACHE_KEYS), |v| boolean(CACHE_KEYS, v))?
                 .unwrap_or(defaults.cache_keys),
@@ -262,6 +302,9 @@ impl Config {
                 uri_unknown_attributes,
             )?
             .unwrap_or(defaults.uri_unknown_attributes),
+            key_file_pins: parse_if_set(value(KEY_FILE_PINS), key_file_pins)?
+                .unwrap_or(defaults.key_file_pins),
+            quirks_configured: quirks_value.is_some(),
         })
     }
 }
@@ -312,6 +355,18 @@ fn parse_if_set<T>(
     parse: impl FnOnce(&str) -> Result<T, ConfigError>,
 ) -> Result<Option<T>, ConfigError> {
     value.as_deref().map(parse).transpose()
+}
+
+fn key_file_pins(value: &str) -> Result<KeyFilePins, ConfigError> {
+    match value {
+        "ignore" => Ok(KeyFilePins::Ignore),
+        "use" => Ok(KeyFilePins::Use),
+        _ => Err(ConfigError::unknown_value(
+            KEY_FILE_PINS,
+            value,
+            "ignore or use",
+        )),
+    }
 }
 
 fn login_behavior(value: &str) -> Result<LoginBehavior, ConfigError> {
@@ -382,12 +437,14 @@ fn quirks(value: &str) -> Result<Quirks, ConfigError> {
             "no-operation-state" => &mut quirks.no_operation_state,
             "no-allowed-mechanisms" => &mut quirks.no_allowed_mechanisms,
             "no-session-callbacks" => &mut quirks.no_session_callbacks,
+            // Only says "these are all": no quirk is added for a known module either.
+            "none" => continue,
             _ => {
                 return Err(ConfigError::new(
                     QUIRKS,
                     format!(
                         "unknown quirk '{}' (expected no-deinit, no-operation-state, \
-                         no-allowed-mechanisms or no-session-callbacks)",
+                         no-allowed-mechanisms, no-session-callbacks or none)",
                         word.escape_debug()
                     ),
                 ));
@@ -438,11 +495,30 @@ fn token_pin(value: String) -> Result<Zeroizing<String>, ConfigError> {
 /// Returns the first line of the PIN file, without its `\n` or `\r\n`.
 ///
 /// The error is the problem alone; the caller says which setting named the file.
+/// Opens `path` for reading if it is a regular file. Opened without blocking (a FIFO would
+/// wait for a writer forever) and checked on the open file, so nothing can swap the file
+/// between the check and the read.
+pub(crate) fn open_regular_file(path: &str) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device or directory is refused)",
+        ));
+    }
+    Ok(file)
+}
+
 pub(crate) fn read_pin_file(path: &str) -> Result<Zeroizing<String>, String> {
     if path.is_empty() {
         return Err("'file:' must be followed by a path".to_owned());
     }
-    let mut file = File::open(path).map_err(|e| format!("cannot open PIN file '{path}': {e}"))?;
+    let mut file =
+        open_regular_file(path).map_err(|e| format!("cannot open PIN file '{path}': {e}"))?;
 
     // Read only up to the first newline, into a buffer that never grows (see PIN_FILE_MAX_LINE).
     let mut buffer = Zeroizing::new(vec![0u8; PIN_FILE_MAX_LINE]);

@@ -176,6 +176,45 @@ fn pin_file_missing() {
 }
 
 #[test]
+fn pin_file_that_is_a_fifo_is_refused_without_blocking() {
+    let dir = std::env::temp_dir().join(format!("pkcs11-ossl-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("pin.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Nobody ever writes to the FIFO: a blocking open would never return.
+    let msg = parse_err(TOKEN_PIN, &format!("file:{}", fifo.display()));
+    assert!(msg.contains("not a regular file"), "{msg}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn quirks_none_is_accepted_and_marks_the_list_as_configured() {
+    let c = parse(&[(QUIRKS, "none")]).unwrap();
+    assert_eq!(c.quirks, Quirks::default());
+    assert!(c.quirks_configured);
+    assert!(!parse(&[]).unwrap().quirks_configured);
+}
+
+#[test]
+fn key_file_pins_values() {
+    assert_eq!(parse(&[]).unwrap().key_file_pins, KeyFilePins::Ignore);
+    assert_eq!(
+        parse(&[(KEY_FILE_PINS, "use")]).unwrap().key_file_pins,
+        KeyFilePins::Use
+    );
+    assert_eq!(
+        parse(&[(KEY_FILE_PINS, "ignore")]).unwrap().key_file_pins,
+        KeyFilePins::Ignore
+    );
+    assert!(parse_err(KEY_FILE_PINS, "yes").contains("ignore or use"));
+}
+
+#[test]
 fn pin_file_is_a_directory() {
     let dir = std::env::temp_dir();
     let msg = parse_err(TOKEN_PIN, &format!("file:{}", dir.display()));

@@ -141,6 +141,11 @@ pub(crate) static PEM_TO_DER: &[OSSL_DISPATCH] = &[
         pem_freectx
     ),
     dispatch!(
+        OSSL_FUNC_DECODER_DOES_SELECTION,
+        OSSL_FUNC_decoder_does_selection_fn,
+        dec_does_selection
+    ),
+    dispatch!(
         OSSL_FUNC_DECODER_DECODE,
         OSSL_FUNC_decoder_decode_fn,
         pem_decode
@@ -157,9 +162,12 @@ unsafe extern "C" fn dec_freectx(ctx: *mut c_void) {
     })
 }
 
-/// `OSSL_FUNC_DECODER_DOES_SELECTION`: keys (private or public).
+/// `OSSL_FUNC_DECODER_DOES_SELECTION` of every PEM-URI decoder: a selection that includes the
+/// private key, or none (the `file:` store). Declining public-key-only selections keeps these
+/// decoders out of the chain OpenSSL 3.0 builds for every SubjectPublicKeyInfo it decodes (each
+/// certificate, in each TLS handshake); a PEM-URI file names a private key.
 unsafe extern "C" fn dec_does_selection(_provctx: *mut c_void, selection: c_int) -> c_int {
-    (selection == 0 || selection & abi::OSSL_KEYMGMT_SELECT_KEYPAIR != 0).into()
+    (selection == 0 || selection & abi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0).into()
 }
 
 /// `OSSL_FUNC_DECODER_DECODE` of the key decoders (input: a PEM-URI DER body): 1 and no object

@@ -9,7 +9,7 @@ use crate::edge::dispatch::{END, Table, dispatch};
 use crate::edge::handle;
 use crate::error::Error;
 use crate::ops::keymgmt;
-use crate::ops::store::StoreCtx;
+use crate::ops::store::{StoreCtx, UriOrigin};
 use crate::sys::abi::{self, OSSL_DISPATCH, OSSL_PARAM};
 use crate::sys::params::{ParamBuilder, Params, param_desc};
 use crate::token::object::Found;
@@ -42,7 +42,11 @@ unsafe extern "C" fn store_open(provctx: *mut c_void, uri: *const c_char) -> *mu
         }
         // SAFETY: a non-NULL uri is a NUL-terminated string.
         let uri = unsafe { CStr::from_ptr(uri) }.to_bytes();
-        Ok(handle::into_raw(StoreCtx::open(Arc::clone(prov), uri)?))
+        Ok(handle::into_raw(StoreCtx::open(
+            Arc::clone(prov),
+            uri,
+            UriOrigin::Caller,
+        )?))
     })
 }
 

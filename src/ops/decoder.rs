@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ops::provider::ProvCtx;
-use crate::ops::store::StoreCtx;
+use crate::ops::store::{StoreCtx, UriOrigin};
 use crate::pemuri;
 use crate::token::login::Prompt;
 use crate::token::object::{Found, KeyAlgorithm, KeyObj};
@@ -67,7 +67,7 @@ fn resolve(
     want_private: bool,
     mut prompt: Option<&mut Prompt<'_>>,
 ) -> Result<Arc<KeyObj>> {
-    let mut store = StoreCtx::open(Arc::clone(prov), uri.as_bytes())?;
+    let mut store = StoreCtx::open(Arc::clone(prov), uri.as_bytes(), UriOrigin::KeyFile)?;
     if want_private {
         store.expect_private_keys();
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use crate::config::KeyFilePins;
 use crate::error::{Error, Result};
 use crate::ops::provider::ProvCtx;
 use crate::token::login::{Pin, PinRequest, Prompt};
@@ -22,6 +23,15 @@ use crate::uri::{ObjectType, Pkcs11Uri};
 const STORE_INFO_PUBKEY: i32 = 3;
 const STORE_INFO_PKEY: i32 = 4;
 const STORE_INFO_CERT: i32 = 5;
+
+/// Where a URI comes from: the program itself (`OSSL_STORE_open`, a file name on a command
+/// line), or a PEM-URI key file, whose author may be someone else: its `pin-value` and
+/// `pin-source` are ignored unless `pkcs11-module-key-file-pins = use`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UriOrigin {
+    Caller,
+    KeyFile,
+}
 
 /// One open `pkcs11:` URI.
 pub(crate) struct StoreCtx {
@@ -50,15 +60,28 @@ fn not_private(uri: &str, what: &str) -> Error {
 impl StoreCtx {
     /// `OSSL_FUNC_store_open`: parses the URI (no token access yet). Only a URI that is not
     /// `pkcs11:` at all fails here, so other loaders can try it.
-    pub(crate) fn open(prov: Arc<ProvCtx>, uri: &[u8]) -> Result<StoreCtx> {
+    pub(crate) fn open(prov: Arc<ProvCtx>, uri: &[u8], origin: UriOrigin) -> Result<StoreCtx> {
         let is_pkcs11 = uri
             .get(..7)
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"pkcs11:"));
         if !is_pkcs11 {
             return Err(Error::Uri("not a pkcs11: URI".into()));
         }
-        let (parsed, invalid) = match Pkcs11Uri::parse(uri) {
-            Ok(parsed) => {
+        let options = prov.config().uri_unknown_attributes.into();
+        let (parsed, invalid) = match Pkcs11Uri::parse_with(uri, options) {
+            Ok(mut parsed) => {
+                let has_pin = parsed.pin_value.is_some() || parsed.pin_source.is_some();
+                if has_pin
+                    && origin == UriOrigin::KeyFile
+                    && prov.config().key_file_pins == KeyFilePins::Ignore
+                {
+                    log::debug!(
+                        "ignoring pin-value/pin-source in a key file's URI \
+                         (pkcs11-module-key-file-pins = ignore)"
+                    );
+                    parsed.pin_value = None;
+                    parsed.pin_source = None;
+                }
                 let invalid = Self::check_module(&prov, &parsed).err();
                 (parsed, invalid)
             }
@@ -173,8 +196,16 @@ impl StoreCtx {
             let path = self.uri.pin_source_path().ok_or_else(|| {
                 Error::Uri("pin-source must be a file path or a file: URI".into())
             })?;
-            let pin = crate::config::read_pin_file(path)
-                .map_err(|e| Error::Uri(format!("pin-source: {e}")))?;
+            // One text for every way the file can be unusable (missing, unreadable, not a
+            // regular file, not UTF-8, a long line, empty): the URI may come from someone
+            // who must not learn anything about the files this program can read.
+            let pin = crate::config::read_pin_file(path).map_err(|e| {
+                log::debug!("pin-source: {e}");
+                Error::Uri(format!(
+                    "the URI's pin-source '{path}' cannot be used: it must be a readable \
+                     regular file whose first line is the PIN"
+                ))
+            })?;
             return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
         }
         Ok(None)

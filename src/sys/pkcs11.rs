@@ -11,8 +11,8 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
 use cryptoki_sys::{
-    CK_BYTE, CK_FUNCTION_LIST, CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV, CK_SESSION_HANDLE, CK_ULONG,
-    CKR_OK,
+    CK_BYTE, CK_FLAGS, CK_FUNCTION_LIST, CK_INTERFACE, CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV,
+    CK_SESSION_HANDLE, CK_ULONG, CK_UTF8CHAR, CK_VERSION, CKR_OK,
 };
 
 use crate::error::{Error, Result};
@@ -26,6 +26,120 @@ pub(crate) fn init_args_with_reserved(text: &CStr) -> CInitializeArgs {
     // SAFETY: `reserved` points at a NUL-terminated string the caller keeps alive across
     // C_Initialize, which is the only reader of pReserved; modules that use it expect a string.
     unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, reserved) }
+}
+
+/// Loads the module at `path` and checks the function list it hands out, before cryptoki
+/// takes it: cryptoki reads the list `C_GetInterface` or `C_GetFunctionList` returns without
+/// checking it for NULL, so a module that answers `CKR_OK` and no list would crash the process.
+/// The function list must also have the entries every use of a token needs.
+///
+/// The library stays loaded for the rest of the process (as the provider keeps every module),
+/// so cryptoki's own load finds the same instance.
+pub(crate) fn check_module(path: &str) -> Result<()> {
+    let bad = |what: String| Error::Module(format!("PKCS#11 module '{path}': {what}"));
+    let c_path = CString::new(path).map_err(|_| bad("the path contains a NUL byte".into()))?;
+    // SAFETY: c_path is a valid C string. Loading runs the library's initialisers, as
+    // cryptoki's load of the same path would; the handle is never closed.
+    let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if lib.is_null() {
+        // SAFETY: dlerror returns NULL or a C string valid until the next dl* call.
+        let reason = unsafe { libc::dlerror() };
+        let reason = if reason.is_null() {
+            "unknown reason".to_owned()
+        } else {
+            // SAFETY: non-NULL, NUL-terminated, read at once.
+            unsafe { CStr::from_ptr(reason) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        return Err(bad(format!("cannot be loaded: {reason}")));
+    }
+    // SAFETY: lib is a live handle and the symbol name a valid C string.
+    let get_interface = unsafe { libc::dlsym(lib, c"C_GetInterface".as_ptr()) };
+    if !get_interface.is_null() {
+        // SAFETY: a PKCS#11 3.x module exports C_GetInterface with this signature (§5.2).
+        let get_interface: unsafe extern "C" fn(
+            *mut CK_UTF8CHAR,
+            *mut CK_VERSION,
+            *mut *mut CK_INTERFACE,
+            CK_FLAGS,
+        ) -> CK_RV = unsafe { std::mem::transmute(get_interface) };
+        let mut interface: *mut CK_INTERFACE = std::ptr::null_mut();
+        // SAFETY: NULL name and version ask for the default interface; the module writes a
+        // pointer to its static interface into `interface`.
+        let rv = unsafe {
+            get_interface(
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut interface,
+                0,
+            )
+        };
+        // cryptoki fails cleanly on an error here, and falls back to C_GetFunctionList when the
+        // interface is NULL; only a list it would read must be checked.
+        if rv == CKR_OK {
+            // SAFETY: NULL or a pointer to the module's interface, valid while it is loaded.
+            if let Some(interface) = unsafe { interface.as_ref() } {
+                let list = interface.pFunctionList.cast::<CK_FUNCTION_LIST>();
+                // SAFETY: NULL or the module's function list (every version starts with the
+                // 2.40 layout), valid while it is loaded.
+                let list = unsafe { list.as_ref() }.ok_or_else(|| {
+                    bad("C_GetInterface returned an interface without a function list".into())
+                })?;
+                return check_entries(list).map_err(bad);
+            }
+        }
+    }
+    // SAFETY: as above.
+    let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
+    if symbol.is_null() {
+        return Err(bad(
+            "it exports no C_GetFunctionList (is it a PKCS#11 module?)".into(),
+        ));
+    }
+    // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature (§5.2).
+    let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
+        unsafe { std::mem::transmute(symbol) };
+    let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
+    // SAFETY: the module writes a pointer to its static function list into `list`.
+    let rv = unsafe { get_function_list(&mut list) };
+    if rv != CKR_OK {
+        return Err(bad(format!("C_GetFunctionList failed with {rv:#x}")));
+    }
+    // SAFETY: NULL or the module's function list, valid while it is loaded (for ever).
+    let list = unsafe { list.as_ref() }
+        .ok_or_else(|| bad("C_GetFunctionList returned CKR_OK but no function list".into()))?;
+    check_entries(list).map_err(bad)
+}
+
+/// The entries every use of a token goes through must be there.
+fn check_entries(list: &CK_FUNCTION_LIST) -> std::result::Result<(), String> {
+    let required = [
+        ("C_Initialize", list.C_Initialize.is_some()),
+        ("C_GetInfo", list.C_GetInfo.is_some()),
+        ("C_GetSlotList", list.C_GetSlotList.is_some()),
+        ("C_GetSlotInfo", list.C_GetSlotInfo.is_some()),
+        ("C_GetTokenInfo", list.C_GetTokenInfo.is_some()),
+        ("C_OpenSession", list.C_OpenSession.is_some()),
+        ("C_CloseSession", list.C_CloseSession.is_some()),
+        ("C_FindObjectsInit", list.C_FindObjectsInit.is_some()),
+        ("C_FindObjects", list.C_FindObjects.is_some()),
+        ("C_FindObjectsFinal", list.C_FindObjectsFinal.is_some()),
+        ("C_GetAttributeValue", list.C_GetAttributeValue.is_some()),
+    ];
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "its function list has no {} (NULL entries)",
+            missing.join(", ")
+        ))
+    }
 }
 
 /// The module's own `C_SignInit` and `C_Sign`, called directly for what cryptoki's

@@ -11,8 +11,9 @@ use cryptoki::error::RvError;
 
 use super::settings::SlotSettings;
 use super::slot::Slot;
-use crate::config::Config;
+use crate::config::{Config, Quirks};
 use crate::error::{Error, Result};
+use crate::sys::atfork::TokenCall;
 use crate::sys::pkcs11::SignFunctions;
 
 /// A loaded and initialised PKCS#11 module with the slots seen so far.
@@ -42,6 +43,13 @@ impl Module {
                     .into(),
             )
         })?;
+        // Opening a FIFO (or a device) to load it would block or read forever.
+        if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            return Err(Error::Module(format!(
+                "PKCS#11 module '{path}' is not a regular file"
+            )));
+        }
+        crate::sys::pkcs11::check_module(&path)?;
         let pkcs11 = Pkcs11::new(&path)
             .map_err(|e| Error::Module(format!("cannot load PKCS#11 module '{path}': {e}")))?;
         let init_args = config
@@ -50,28 +58,32 @@ impl Module {
             .map(CString::new)
             .transpose()
             .map_err(|_| Error::Config("pkcs11-module-init-args contains a NUL byte".into()))?;
-        let args = match &init_args {
+        let args = || match &init_args {
             None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
             // `init_args` stays alive until after C_Initialize below.
             Some(text) => crate::sys::pkcs11::init_args_with_reserved(text),
         };
+        let _call = TokenCall::enter();
         let generation = crate::sys::atfork::generation();
-        match pkcs11.initialize(args) {
+        let mut quirks = None;
+        match pkcs11.initialize(args()) {
             Ok(()) => {}
-            // In a forked child the module may still consider itself initialised by the parent;
-            // PKCS#11 wants a fresh C_Initialize there, so finalise the inherited state first.
+            // In a forked child the module may still consider itself initialised by the parent.
+            // PKCS#11 wants a fresh C_Initialize there, so its state is finalised first — unless
+            // the module must never be finalised (`no-deinit`): then it is used as it is.
             Err(cryptoki::error::Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _))
                 if generation > 0 =>
             {
-                log::debug!("re-initialising {path} after fork");
-                let _ = pkcs11.clone().finalize();
-                let args = match &init_args {
-                    None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
-                    Some(text) => crate::sys::pkcs11::init_args_with_reserved(text),
-                };
-                pkcs11.initialize(args).map_err(|e| {
-                    Error::from(e).context(format!("re-initialising '{path}' after fork"))
-                })?;
+                let known = quirks.insert(quirks_for(&pkcs11, config, &path));
+                if known.no_deinit {
+                    log::debug!("{path}: initialised before fork; kept as it is (no-deinit)");
+                } else {
+                    log::debug!("re-initialising {path} after fork");
+                    let _ = pkcs11.clone().finalize();
+                    pkcs11.initialize(args()).map_err(|e| {
+                        Error::from(e).context(format!("re-initialising '{path}' after fork"))
+                    })?;
+                }
             }
             // Another user in this process (e.g. a second provider instance) initialised it.
             Err(cryptoki::error::Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
@@ -87,6 +99,7 @@ impl Module {
         }
         drop(init_args);
         log::debug!("loaded PKCS#11 module {path}");
+        let quirks = quirks.unwrap_or_else(|| quirks_for(&pkcs11, config, &path));
         let sign_functions = match SignFunctions::of_loaded_module(&path) {
             Ok(functions) => Some(Arc::new(functions)),
             Err(e) => {
@@ -99,7 +112,7 @@ impl Module {
             sign_functions,
             path,
             generation,
-            no_deinit: config.quirks.no_deinit,
+            no_deinit: quirks.no_deinit,
             settings: Arc::new(SlotSettings::from_config(config)),
             slots: Mutex::new(Vec::new()),
         })
@@ -118,6 +131,7 @@ impl Module {
     /// All slots that currently hold a token, reusing the state (sessions, login) of slots
     /// already known.
     pub(crate) fn slots(&self) -> Result<Vec<Arc<Slot>>> {
+        let _call = TokenCall::enter();
         let ids = self.pkcs11.get_slots_with_token()?;
         let mut known = self
             .slots
@@ -163,6 +177,7 @@ impl Module {
 
 impl Drop for Module {
     fn drop(&mut self) {
+        let _call = TokenCall::enter();
         if let Ok(mut slots) = self.slots.lock() {
             slots.clear();
         }
@@ -171,5 +186,41 @@ impl Drop for Module {
                 log::debug!("C_Finalize: {e}");
             }
         }
+    }
+}
+
+/// Quirks known modules need, recognised by the manufacturer `C_GetInfo` reports. Applied
+/// when `pkcs11-module-quirks` is not set; setting it (even to `none`) replaces them.
+const KNOWN_QUIRKS: &[(&str, Quirks)] = &[(
+    // SoftHSM2 2.6 crashes when its sessions are closed or it is finalised from an atexit
+    // handler, and hangs in C_Finalize in a child forked while another thread was inside it.
+    "SoftHSM",
+    Quirks {
+        no_deinit: true,
+        no_operation_state: false,
+        no_allowed_mechanisms: false,
+        no_session_callbacks: false,
+    },
+)];
+
+/// The quirks to apply to the loaded module: the configured ones, or those of a known module.
+fn quirks_for(pkcs11: &Pkcs11, config: &Config, path: &str) -> Quirks {
+    if config.quirks_configured {
+        return config.quirks;
+    }
+    let Ok(info) = pkcs11.get_library_info() else {
+        return config.quirks;
+    };
+    let manufacturer = info.manufacturer_id().trim_end().to_owned();
+    match KNOWN_QUIRKS.iter().find(|(name, _)| *name == manufacturer) {
+        Some((_, quirks)) => {
+            log::debug!(
+                "{path}: module by '{manufacturer}': applying {} automatically (set \
+                 pkcs11-module-quirks to override)",
+                quirks.names().join(" ")
+            );
+            *quirks
+        }
+        None => config.quirks,
     }
 }

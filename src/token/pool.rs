@@ -12,6 +12,7 @@ use cryptoki::session::Session;
 use cryptoki::slot::Slot as SlotId;
 
 use crate::error::{Error, Result};
+use crate::sys::atfork::TokenCall;
 
 /// Longest wait for a session when the token's session limit is reached.
 pub(crate) const SESSION_WAIT: Duration = Duration::from_secs(30);
@@ -70,6 +71,8 @@ impl SessionPool {
     /// is out, nothing can come back: then the login session is lent (a token that allows one
     /// session), or the call fails at once.
     pub(crate) fn session(&self) -> Result<PooledSession<'_>> {
+        // Everything done with the session (and its return) counts as one token call for fork.
+        let call = TokenCall::enter();
         let deadline = Instant::now() + SESSION_WAIT;
         loop {
             let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
@@ -107,6 +110,7 @@ impl SessionPool {
                 pool: self,
                 session: Some(session),
                 from_login,
+                _call: call,
             });
         }
     }
@@ -195,6 +199,8 @@ pub(crate) struct PooledSession<'a> {
     session: Option<Session>,
     /// The slot's login session, lent because the token allows no other.
     from_login: bool,
+    /// Dropped after the session is back: a fork waits until then.
+    _call: TokenCall,
 }
 
 impl PooledSession<'_> {

@@ -14,6 +14,7 @@ use super::login::{Login, Pin, PinRequest};
 use super::pool::{PooledSession, SessionPool};
 use super::settings::SlotSettings;
 use crate::error::{Error, Result};
+use crate::sys::atfork::TokenCall;
 use crate::sys::pkcs11::SignFunctions;
 use crate::uri::Pkcs11Uri;
 
@@ -155,6 +156,7 @@ impl Slot {
     /// login session, where it lives until that session closes. Some tokens sign faster with a
     /// session copy (`pkcs11-module-cache-keys`).
     pub(crate) fn copy_to_session_object(&self, handle: ObjectHandle) -> Result<ObjectHandle> {
+        let _call = TokenCall::enter();
         let mut reserved = self.pool.reserved()?;
         if reserved.is_none() {
             *reserved = Some(self.pool.open()?);
@@ -177,11 +179,13 @@ impl Slot {
 
     /// Logs the user in unless already logged in (see `Login::login`).
     pub(crate) fn login(&self, request: PinRequest<'_, '_>) -> Result<()> {
+        let _call = TokenCall::enter();
         self.login.login(&self.pool, request)
     }
 
     /// Logs in again with non-interactive PIN sources after the token forgot the login.
     pub(crate) fn relogin(&self) -> Result<()> {
+        let _call = TokenCall::enter();
         self.login.relogin(&self.pool)
     }
 
