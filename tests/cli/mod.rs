@@ -8,6 +8,7 @@ mod load;
 mod pemuri;
 mod pin;
 mod programs;
+mod robust;
 mod sign;
 mod store;
 mod tls;
