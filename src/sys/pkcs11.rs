@@ -161,7 +161,16 @@ pub(crate) struct SignFunctions {
 
 impl SignFunctions {
     /// The entry points of the module at `path`, which cryptoki has already loaded (so this
-    /// finds the same instance and never loads a second copy).
+    /// finds the same instance and never loads a second copy), taken from the function list
+    /// cryptoki uses: `C_GetInterface`'s default interface where the module exports it, else
+    /// `C_GetFunctionList`.
+    ///
+    /// Some modules hand out a separate instance, with its own initialisation state, per
+    /// request (p11-kit's client and proxy modules wrap the module anew on every
+    /// `C_GetInterface`/`C_GetFunctionList`): a list asked for here would never have seen
+    /// cryptoki's `C_Initialize` (`CKR_CRYPTOKI_NOT_INITIALIZED` on `C_SignInit`). Two
+    /// requests that give different entry points show that; then this fails and signing goes
+    /// through cryptoki's own list.
     pub(crate) fn of_loaded_module(path: &str) -> Result<SignFunctions> {
         let missing = |what: &str| Error::Module(format!("{path}: {what}"));
         let c_path = CString::new(path).map_err(|_| missing("path contains a NUL byte"))?;
@@ -172,28 +181,73 @@ impl SignFunctions {
         if lib.is_null() {
             return Err(missing("not loaded"));
         }
-        // SAFETY: lib is a live handle and the symbol name a valid C string.
-        let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
-        if symbol.is_null() {
-            return Err(missing("no C_GetFunctionList"));
+        let first = Self::from_list(lib).map_err(|what| missing(&what))?;
+        let again = Self::from_list(lib).map_err(|what| missing(&what))?;
+        if first.sign_init as usize != again.sign_init as usize
+            || first.sign as usize != again.sign as usize
+        {
+            return Err(missing(
+                "it hands out a separate instance per function-list request (as p11-kit's \
+                 client and proxy modules do)",
+            ));
         }
-        // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature
-        // (PKCS#11 3.0 §5.2).
-        let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
-            unsafe { std::mem::transmute(symbol) };
+        Ok(first)
+    }
+
+    /// `C_SignInit` and `C_Sign` of the list the loaded library `lib` hands out now.
+    fn from_list(lib: *mut c_void) -> std::result::Result<SignFunctions, String> {
         let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
-        // SAFETY: the module writes a pointer to its static function list into `list`; it is
-        // initialised already, and C_GetFunctionList may be called at any time.
-        let rv = unsafe { get_function_list(&mut list) };
-        if rv != CKR_OK || list.is_null() {
-            return Err(missing("C_GetFunctionList failed"));
+        // SAFETY: lib is a live handle and the symbol name a valid C string.
+        let get_interface = unsafe { libc::dlsym(lib, c"C_GetInterface".as_ptr()) };
+        if !get_interface.is_null() {
+            // SAFETY: a PKCS#11 3.x module exports C_GetInterface with this signature (§5.2).
+            let get_interface: unsafe extern "C" fn(
+                *mut CK_UTF8CHAR,
+                *mut CK_VERSION,
+                *mut *mut CK_INTERFACE,
+                CK_FLAGS,
+            ) -> CK_RV = unsafe { std::mem::transmute(get_interface) };
+            let mut interface: *mut CK_INTERFACE = std::ptr::null_mut();
+            // SAFETY: NULL name and version ask for the default interface (what cryptoki asks
+            // for); the module writes a pointer to an interface it keeps into `interface`.
+            let rv = unsafe {
+                get_interface(
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    &mut interface,
+                    0,
+                )
+            };
+            if rv == CKR_OK {
+                // SAFETY: NULL or a pointer to the module's interface, valid while it is loaded.
+                if let Some(interface) = unsafe { interface.as_ref() } {
+                    list = interface.pFunctionList.cast::<CK_FUNCTION_LIST>();
+                }
+            }
         }
-        // SAFETY: list points at the module's function list, valid while the module is loaded
-        // (for the rest of the process, see above).
-        let list = unsafe { &*list };
+        if list.is_null() {
+            // SAFETY: lib is a live handle and the symbol name a valid C string.
+            let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
+            if symbol.is_null() {
+                return Err("no C_GetFunctionList".into());
+            }
+            // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature
+            // (PKCS#11 3.0 §5.2).
+            let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
+                unsafe { std::mem::transmute(symbol) };
+            // SAFETY: the module writes a pointer to its function list into `list`; it is
+            // initialised already, and C_GetFunctionList may be called at any time.
+            let rv = unsafe { get_function_list(&mut list) };
+            if rv != CKR_OK {
+                return Err("C_GetFunctionList failed".into());
+            }
+        }
+        // SAFETY: NULL or the module's function list (every version starts with the 2.40
+        // layout), valid while the module is loaded (for the rest of the process, see above).
+        let list = unsafe { list.as_ref() }.ok_or("no function list")?;
         Ok(SignFunctions {
-            sign_init: list.C_SignInit.ok_or_else(|| missing("no C_SignInit"))?,
-            sign: list.C_Sign.ok_or_else(|| missing("no C_Sign"))?,
+            sign_init: list.C_SignInit.ok_or("no C_SignInit")?,
+            sign: list.C_Sign.ok_or("no C_Sign")?,
         })
     }
 
