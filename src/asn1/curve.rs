@@ -206,3 +206,17 @@ pub(crate) fn unwrap_ec_point(attr: &[u8], curve: Curve) -> Option<Vec<u8>> {
     let point = wrapped.or_else(|| curve.is_point_shaped(attr).then_some(attr))?;
     Some(point.to_vec())
 }
+
+/// The point in a `CKA_EC_POINT` that is an OCTET STRING whose length, 128 to 255, is given in
+/// one byte (`04 85 04 ...`): not DER (which writes `04 81 85 04 ...`), but what tpm2-pkcs11 1.9
+/// stores for P-521 keys. Used only with the quirk `ec-point-short-length`.
+pub(crate) fn unwrap_ec_point_short_length(attr: &[u8], curve: Curve) -> Option<Vec<u8>> {
+    match attr {
+        [TAG_OCTET_STRING, len, point @ ..]
+            if *len >= 0x80 && usize::from(*len) == point.len() && curve.is_point_shaped(point) =>
+        {
+            Some(point.to_vec())
+        }
+        _ => None,
+    }
+}

@@ -29,7 +29,7 @@ mod tests;
 pub(crate) use algid::{
     ecdsa_algorithm_id, eddsa_algorithm_id, rsa_pkcs1_algorithm_id, rsa_pss_algorithm_id,
 };
-pub(crate) use curve::{Curve, unwrap_ec_point};
+pub(crate) use curve::{Curve, unwrap_ec_point, unwrap_ec_point_short_length};
 pub(crate) use digest::Digest;
 #[cfg_attr(
     not(test),

@@ -110,6 +110,9 @@ pub(crate) struct Quirks {
     pub(crate) no_allowed_mechanisms: bool,
     /// `no-session-callbacks`: open sessions without a notify callback.
     pub(crate) no_session_callbacks: bool,
+    /// `ec-point-short-length`: accept a `CKA_EC_POINT` whose OCTET STRING gives a length of
+    /// 128 to 255 in one byte (tpm2-pkcs11 1.9 writes P-521 points so; DER needs `81 xx`).
+    pub(crate) ec_point_short_length: bool,
 }
 
 impl Quirks {
@@ -120,6 +123,7 @@ impl Quirks {
             (self.no_operation_state, "no-operation-state"),
             (self.no_allowed_mechanisms, "no-allowed-mechanisms"),
             (self.no_session_callbacks, "no-session-callbacks"),
+            (self.ec_point_short_length, "ec-point-short-length"),
         ]
         .into_iter()
         .filter(|(set, _)| *set)
@@ -511,6 +515,7 @@ fn quirks(value: &str) -> Result<Quirks, ConfigError> {
             "no-operation-state" => &mut quirks.no_operation_state,
             "no-allowed-mechanisms" => &mut quirks.no_allowed_mechanisms,
             "no-session-callbacks" => &mut quirks.no_session_callbacks,
+            "ec-point-short-length" => &mut quirks.ec_point_short_length,
             // Only says "these are all": no quirk is added for a known module either.
             "none" => continue,
             _ => {
@@ -518,7 +523,8 @@ fn quirks(value: &str) -> Result<Quirks, ConfigError> {
                     QUIRKS,
                     format!(
                         "unknown quirk '{}' (expected no-deinit, no-operation-state, \
-                         no-allowed-mechanisms, no-session-callbacks or none)",
+                         no-allowed-mechanisms, no-session-callbacks, ec-point-short-length \
+                         or none)",
                         word.escape_debug()
                     ),
                 ));

@@ -382,7 +382,8 @@ fn quirks_values() {
     );
     let c = parse(&[(
         QUIRKS,
-        "  no-deinit no-operation-state\tno-allowed-mechanisms no-session-callbacks no-deinit",
+        "  no-deinit no-operation-state\tno-allowed-mechanisms no-session-callbacks no-deinit \
+         ec-point-short-length",
     )])
     .unwrap();
     assert_eq!(
@@ -392,6 +393,7 @@ fn quirks_values() {
             no_operation_state: true,
             no_allowed_mechanisms: true,
             no_session_callbacks: true,
+            ec_point_short_length: true,
         }
     );
     let msg = parse_err(QUIRKS, "no-deinit no-such-quirk");

@@ -113,7 +113,7 @@ impl Module {
             path,
             generation,
             no_deinit: quirks.no_deinit,
-            settings: Arc::new(SlotSettings::from_config(config)),
+            settings: Arc::new(SlotSettings::from_config(config, quirks)),
             slots: Mutex::new(Vec::new()),
         })
     }
@@ -191,17 +191,32 @@ impl Drop for Module {
 
 /// Quirks known modules need, recognised by the manufacturer `C_GetInfo` reports. Applied
 /// when `pkcs11-module-quirks` is not set; setting it (even to `none`) replaces them.
-const KNOWN_QUIRKS: &[(&str, Quirks)] = &[(
-    // SoftHSM2 2.6 crashes when its sessions are closed or it is finalised from an atexit
-    // handler, and hangs in C_Finalize in a child forked while another thread was inside it.
-    "SoftHSM",
-    Quirks {
-        no_deinit: true,
-        no_operation_state: false,
-        no_allowed_mechanisms: false,
-        no_session_callbacks: false,
-    },
-)];
+const KNOWN_QUIRKS: &[(&str, Quirks)] = &[
+    (
+        // SoftHSM2 2.6 crashes when its sessions are closed or it is finalised from an atexit
+        // handler, and hangs in C_Finalize in a child forked while another thread was inside it.
+        "SoftHSM",
+        Quirks {
+            no_deinit: true,
+            no_operation_state: false,
+            no_allowed_mechanisms: false,
+            no_session_callbacks: false,
+            ec_point_short_length: false,
+        },
+    ),
+    (
+        // tpm2-pkcs11 1.9 writes the CKA_EC_POINT of P-521 keys as `04 85 04 ...`, a length of
+        // 133 in one byte, which DER does not allow (found by scripts/matrix.sh, issue 14).
+        "tpm2-software.github.io",
+        Quirks {
+            no_deinit: false,
+            no_operation_state: false,
+            no_allowed_mechanisms: false,
+            no_session_callbacks: false,
+            ec_point_short_length: true,
+        },
+    ),
+];
 
 /// The quirks to apply to the loaded module: the configured ones, or those of a known module.
 fn quirks_for(pkcs11: &Pkcs11, config: &Config, path: &str) -> Quirks {

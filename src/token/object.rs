@@ -483,7 +483,7 @@ fn key(
                 .ok_or_else(|| Error::Unsupported("key on an unsupported curve".into()))?;
             ec_point
                 .as_deref()
-                .and_then(|p| crate::asn1::unwrap_ec_point(p, curve))
+                .and_then(|p| public_point(p, curve, slot.ec_point_short_length()))
                 .map(|point| PublicKey::Ec { curve, point })
         }
         // Other key types (DSA, secret keys, ...) are not offered to OpenSSL.
@@ -491,13 +491,14 @@ fn key(
     };
     let public = match public {
         Some(p) => p,
-        None => companion_public_key(session, &id, label.as_deref())?.ok_or_else(|| {
-            Error::NotFound(format!(
-                "no public key or certificate on token '{}' for key '{}'",
-                slot.label(),
-                label.as_deref().unwrap_or("")
-            ))
-        })?,
+        None => companion_public_key(session, &id, label.as_deref(), slot.ec_point_short_length())?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no public key or certificate on token '{}' for key '{}'",
+                    slot.label(),
+                    label.as_deref().unwrap_or("")
+                ))
+            })?,
     };
     let attributes = KeyAttributes {
         id,
@@ -530,6 +531,7 @@ fn companion_public_key(
     session: &Session,
     id: &[u8],
     label: Option<&str>,
+    ec_point_short_length: bool,
 ) -> Result<Option<PublicKey>> {
     let link = if !id.is_empty() {
         Attribute::Id(id.to_vec())
@@ -566,7 +568,7 @@ fn companion_public_key(
         if let Some(curve) = params.as_deref().and_then(Curve::from_ec_params) {
             if let Some(point) = point
                 .as_deref()
-                .and_then(|p| crate::asn1::unwrap_ec_point(p, curve))
+                .and_then(|p| public_point(p, curve, ec_point_short_length))
             {
                 return Ok(Some(PublicKey::Ec { curve, point }));
             }
@@ -581,6 +583,16 @@ fn companion_public_key(
 }
 
 /// The public key in a DER certificate, read by libcrypto.
+/// The public point in `CKA_EC_POINT`; with the quirk `ec-point-short-length` also from an
+/// OCTET STRING whose length of 128 to 255 is given in one byte.
+fn public_point(attr: &[u8], curve: Curve, short_length_quirk: bool) -> Option<Vec<u8>> {
+    crate::asn1::unwrap_ec_point(attr, curve).or_else(|| {
+        short_length_quirk
+            .then(|| crate::asn1::unwrap_ec_point_short_length(attr, curve))
+            .flatten()
+    })
+}
+
 fn public_key_of_certificate(der: &[u8]) -> Result<PublicKey> {
     Ok(match libcrypto::certificate_public_key(der)? {
         CertificateKey::Rsa { modulus, exponent } => PublicKey::Rsa { modulus, exponent },

@@ -134,6 +134,11 @@ impl Slot {
         self.settings.allow_export
     }
 
+    /// Whether the quirk `ec-point-short-length` applies to this token's module.
+    pub(crate) fn ec_point_short_length(&self) -> bool {
+        self.settings.ec_point_short_length
+    }
+
     /// The token's session limit, when it states one.
     pub(crate) fn session_limit(&self) -> Option<usize> {
         self.session_limit

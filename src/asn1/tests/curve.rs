@@ -2,7 +2,7 @@
 
 use super::{assert_robust, hex};
 use crate::asn1::der::{TAG_OCTET_STRING, TAG_SEQUENCE, der_element, parse_single};
-use crate::asn1::{Curve, ecdsa_signature_to_der, unwrap_ec_point};
+use crate::asn1::{Curve, ecdsa_signature_to_der, unwrap_ec_point, unwrap_ec_point_short_length};
 
 /// CKA_EC_PARAMS / CKA_EC_POINT as SoftHSM 2.6.1 stored them on this machine.
 ///
@@ -245,6 +245,48 @@ fn unwrap_softhsm_ec_points() {
             unwrap_ec_point(input, curve).filter(|p| *p == raw)
         });
     }
+}
+
+/// CKA_EC_POINT of a P-521 key generated on tpm2-pkcs11 1.9.1 (swtpm 0.7, `pkcs11-tool
+/// --keypairgen --key-type EC:secp521r1`, read back with `pkcs11-tool -O`): the OCTET STRING's
+/// length, 133, is written in one byte (`04 85`), which DER does not allow (`04 81 85`).
+const TPM2_PKCS11_P521_POINT: &str = "0485040095c4021cc907840714442d7095c6927bb8a07d7a9c54e4619ce1\
+     6780302411e9ca4ffda73e3859951f234ab3bb42d4a4e3af7b9d0090471ed1df2aabddddd55cbc01ede7e7057a\
+     1e6cd142c1dcd2e3f61041863c5232e2b1c0c9baf8d38bf99570b8b885ab05b93388df453557f397495fd61c27\
+     9d3d1b7793c84ab8427078bab24889";
+
+#[test]
+fn short_length_ec_point_only_with_the_quirk() {
+    let attr = hex(TPM2_PKCS11_P521_POINT);
+    assert_eq!(attr.len(), 2 + 133);
+    // Not DER: refused without the quirk, for every curve.
+    for curve in Curve::ALL {
+        assert_eq!(unwrap_ec_point(&attr, curve), None, "{curve:?}");
+    }
+    let point = unwrap_ec_point_short_length(&attr, Curve::P521).unwrap();
+    assert_eq!(point, attr[2..]);
+    // The same point in DER: the quirk decoder leaves it to unwrap_ec_point.
+    let der = der_element(TAG_OCTET_STRING, &point);
+    assert_eq!(unwrap_ec_point(&der, Curve::P521), Some(point.clone()));
+    assert_eq!(unwrap_ec_point_short_length(&der, Curve::P521), None);
+    // Short lengths below 128 are DER already; a wrong length, curve or tag is refused.
+    for curve in [Curve::P256, Curve::P384] {
+        assert_eq!(unwrap_ec_point_short_length(&attr, curve), None);
+    }
+    let mut short = attr.clone();
+    short.pop();
+    assert_eq!(unwrap_ec_point_short_length(&short, Curve::P521), None);
+    let mut long = attr.clone();
+    long.push(0);
+    assert_eq!(unwrap_ec_point_short_length(&long, Curve::P521), None);
+    let mut bit_string = attr.clone();
+    bit_string[0] = 0x03;
+    assert_eq!(unwrap_ec_point_short_length(&bit_string, Curve::P521), None);
+    let p256 = der_element(TAG_OCTET_STRING, &[&[0x04][..], &[0x11; 64]].concat());
+    assert_eq!(unwrap_ec_point_short_length(&p256, Curve::P256), None);
+    assert_robust(&attr, |input| {
+        unwrap_ec_point_short_length(input, Curve::P521).filter(|p| *p == point)
+    });
 }
 
 #[test]
