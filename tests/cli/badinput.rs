@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::common::pemfile::{PEM_URI_DESCRIPTION, PEM_URI_LABEL, der_element, pem, pem_uri_der};
-use crate::common::{Fixture, KeyType, NOT_PKCS11_WORDS, Ran, non_pkcs11_library};
+use crate::common::version::openssl_at_least;
+use crate::common::{Fixture, KeyType, NOT_PKCS11_WORDS, Ran, SignatureCheck, non_pkcs11_library};
 
 /// How a case must end.
 #[derive(Clone, Copy)]
@@ -871,16 +872,34 @@ const PEM_END: &str = "-----END PKCS#11 PROVIDER URI-----";
 const TOO_BIG_FILE: &[&str] = &["64 kib", "too large", "too long", "longer than"];
 /// Words of src/pemuri.rs's messages for a garbled block.
 const GARBLED: &[&str] = &["malformed pkcs#11 provider uri pem block"];
-/// OpenSSL's words when no decoder could make a key of the file.
-const NOT_A_KEY: &[&str] = &[
-    "could not read",
-    "unable to load",
-    "no supported data",
-    "unsupported",
-    "bad base64",
-    "bad end line",
-    "no start line",
-];
+/// OpenSSL's words when no decoder could make a key of the file: "Could not read private key
+/// from ..." (3.0), "Could not find private key from ..." (3.5), "Could not find or decode
+/// private key from ..." (4.0), or a PEM reader's complaint.
+fn not_a_key() -> &'static [&'static str] {
+    if openssl_at_least(4, 0) {
+        &NOT_A_KEY_4_0
+    } else if openssl_at_least(3, 5) {
+        &NOT_A_KEY_3_5
+    } else {
+        &NOT_A_KEY_3_0
+    }
+}
+
+const NOT_A_KEY_3_0: [&str; 7] = not_a_key_words("could not read");
+const NOT_A_KEY_3_5: [&str; 7] = not_a_key_words("could not find private key");
+const NOT_A_KEY_4_0: [&str; 7] = not_a_key_words("could not find or decode private key");
+
+const fn not_a_key_words(app_message: &'static str) -> [&'static str; 7] {
+    [
+        app_message,
+        "unable to load",
+        "no supported data",
+        "unsupported",
+        "bad base64",
+        "bad end line",
+        "no start line",
+    ]
+}
 
 #[test]
 fn broken_pem_uri_files() {
@@ -915,7 +934,7 @@ fn broken_pem_uri_files() {
         (
             "truncated (no END line)",
             good[..good.len() / 2].to_owned(),
-            Expect::Rejected(NOT_A_KEY),
+            Expect::Rejected(not_a_key()),
         ),
         (
             "body cut short",
@@ -923,17 +942,17 @@ fn broken_pem_uri_files() {
                 "{PEM_BEGIN}\n{}\n{PEM_END}\n",
                 &body_line[..body_line.len() - 5]
             ),
-            Expect::Rejected(NOT_A_KEY),
+            Expect::Rejected(not_a_key()),
         ),
         (
             "bad base64",
             good.replacen(&body_line[..4], "!!!!", 1),
-            Expect::Rejected(NOT_A_KEY),
+            Expect::Rejected(not_a_key()),
         ),
         (
             "empty body",
             format!("{PEM_BEGIN}\n{PEM_END}\n"),
-            Expect::Rejected(NOT_A_KEY),
+            Expect::Rejected(not_a_key()),
         ),
         (
             "wrong description v9.9",
@@ -1062,7 +1081,13 @@ fn operations_the_key_cannot_do() {
         args.extend_from_slice(extra);
         Case::new(name, &args, expect)
     };
-    const NOT_A_HASH: &[&str] = &["too long to be a hash"];
+    // pkeyutl's own refusal of a non-raw input longer than a digest: "looks too long to be a
+    // hash" (3.0), "is too long - max supported hashed size is 64" (3.5 and later).
+    let not_a_hash: &[&str] = if openssl_at_least(3, 5) {
+        &["too long - max supported hashed size"]
+    } else {
+        &["too long to be a hash"]
+    };
     let cases = vec![
         // Baselines.
         pkeyutl(
@@ -1116,12 +1141,18 @@ fn operations_the_key_cannot_do() {
             ],
             Expect::Provider(&["salt"]),
         ),
+        // OpenSSL 3.0's pkeyutl refuses an EdDSA key without -rawin; 3.5 and later take the
+        // input as the message (as -rawin does; `ed25519_without_rawin_signs_the_message`).
         pkeyutl(
             "ed25519 without -rawin",
             &ed,
             &hash,
             &[],
-            Expect::Rejected(&["rawin", "not supported", "operation"]),
+            if openssl_at_least(3, 5) {
+                Expect::Success
+            } else {
+                Expect::Rejected(&["rawin", "not supported", "operation"])
+            },
         ),
         pkeyutl(
             "ed25519 -rawin -digest sha256",
@@ -1152,21 +1183,21 @@ fn operations_the_key_cannot_do() {
             &rsa,
             &megabyte,
             &[],
-            Expect::Rejected(NOT_A_HASH),
+            Expect::Rejected(not_a_hash),
         ),
         pkeyutl(
             "rsa no padding, 257 bytes",
             &rsa,
             &over_modulus,
             &["-pkeyopt", "rsa_padding_mode:none"],
-            Expect::Rejected(NOT_A_HASH),
+            Expect::Rejected(not_a_hash),
         ),
         pkeyutl(
             "ec, 1 MB",
             &ec,
             &megabyte,
             &[],
-            Expect::Rejected(NOT_A_HASH),
+            Expect::Rejected(not_a_hash),
         ),
         // PKCS#1 v1.5 without a digest signs the bytes as given (up to k - 11 bytes).
         pkeyutl(
@@ -1204,4 +1235,28 @@ fn operations_the_key_cannot_do() {
         ),
     ];
     run_table(&mut fx, "operations the key cannot do", &cases, |_, _| {});
+}
+
+/// `pkeyutl -sign` with an Ed25519 token key and no `-rawin`: OpenSSL 3.0 refuses it (EdDSA signs
+/// messages, not digests); 3.5 and later sign the input as the message, and the signature must
+/// then verify as an Ed25519 signature of exactly that input (default provider, token's key).
+#[test]
+fn ed25519_without_rawin_signs_the_message() {
+    let fx = Fixture::new("badinput-ed25519-no-rawin");
+    fx.generate_key(KeyType::Ed25519, "03", "ed");
+    let message = fx.write_file("input.bin", [0x5a; 32]);
+    let signature = fx.file("input.sig");
+    let uri = fx.private_key_uri("ed");
+    let run = fx.openssl(&[
+        "pkeyutl", "-sign", "-inkey", &uri, "-in", &message, "-out", &signature,
+    ]);
+    if !openssl_at_least(3, 5) {
+        run.clean_failure()
+            .assert_stderr_mentions(&["rawin", "not supported", "operation"]);
+        return;
+    }
+    let signed = run.success();
+    let public_key = fx.export_pubkey("03");
+    let check = SignatureCheck::new(&public_key, &message, &signature, None);
+    fx.assert_valid_signature(&check, &signed);
 }

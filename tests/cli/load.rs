@@ -4,6 +4,7 @@
 //! on the token is a certificate (no public key object) must load too.
 
 use std::fs;
+use std::path::Path;
 
 use crate::common::{Fixture, KeyType, SignatureCheck};
 
@@ -244,4 +245,67 @@ fn pubout_der_and_pem_from_the_provider_encoder() {
             .success();
         assert_eq!(fx.public_key_der(&pem), expected, "{name} PEM");
     }
+}
+
+/// The provider links the libcrypto of the `openssl` binary that loads it (OpenSSL 4.0 builds:
+/// libcrypto.so.4), while the token module may link another one: Debian's SoftHSM2 stays on
+/// libcrypto.so.3 under 4.0. Both then live in one process (the dynamic loader's `LD_DEBUG=libs`
+/// trace shows each loaded), and signing with the token key still works and verifies.
+#[test]
+fn token_module_with_another_libcrypto_coexists() {
+    let fx = Fixture::new("load-two-libcryptos");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    let openssl = crate::common::version::libcrypto_soname(&which("openssl"));
+    let provider = crate::common::version::libcrypto_soname(&crate::common::provider_so());
+    assert!(
+        openssl.is_some() && openssl == provider,
+        "the provider loads {provider:?}, but openssl {openssl:?}: build the provider against \
+         the OpenSSL it is loaded into"
+    );
+    let module = crate::common::version::libcrypto_soname(fx.token().module());
+    let message = fx.message("message.txt");
+    let signature = fx.file("message.sig");
+    let mut command = fx.provider_command("openssl");
+    command.env("LD_DEBUG", "libs").args([
+        "dgst",
+        "-sha256",
+        "-sign",
+        &fx.private_key_uri("key"),
+        "-out",
+        &signature,
+        &message,
+    ]);
+    let log = fx.provider_log();
+    let signed =
+        crate::common::run_command(&mut command, Path::new(&fx.file("")), Some(&log)).success();
+    let public_key = fx.export_pubkey("01");
+    fx.assert_valid_signature(
+        &SignatureCheck::new(&public_key, &message, &signature, Some("sha256")),
+        &signed,
+    );
+    let trace = signed.stderr();
+    let initialised = |soname: &str| {
+        trace
+            .lines()
+            .any(|line| line.contains("calling init:") && line.trim_end().ends_with(soname))
+    };
+    for soname in [&openssl, &module].into_iter().flatten() {
+        assert!(
+            initialised(soname),
+            "{soname} was not loaded into the signing process\n{}",
+            signed.report()
+        );
+    }
+    if module != openssl {
+        println!("token module loads {module:?}, provider and openssl {openssl:?}: coexisting");
+    }
+}
+
+/// The absolute path of `program` in PATH.
+fn which(program: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("`{program}` not found in PATH"))
 }

@@ -18,6 +18,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::version::{oneline_name, peer_signature_type};
 use crate::common::{Fixture, KeyType, Ran};
 
 /// How long a server may take to start listening, and to finish after its one connection.
@@ -205,7 +206,9 @@ fn server_fixture(name: &str, key_type: KeyType) -> (Fixture, String, String) {
 /// What the client must report after the handshake.
 struct Expect<'a> {
     protocol: &'a str,
-    /// `Peer signature type:` as s_client prints it (`RSA-PSS`, `RSA`, `ECDSA`, `ed25519`).
+    /// The kind of handshake signature (`RSA-PSS`, `RSA`, `ECDSA`, `ed25519`): what OpenSSL
+    /// 3.0's s_client prints as `Peer signature type:`; 3.5 and later print the TLS scheme name
+    /// (`common::version::peer_signature_type`).
     signature_type: &'a str,
     /// `Peer signing digest:`; None for EdDSA (no separate digest).
     digest: Option<&'a str>,
@@ -239,7 +242,10 @@ fn assert_handshake(
     let mut wanted = vec![
         format!("New, {}, Cipher is", expect.protocol),
         "Verify return code: 0 (ok)".to_owned(),
-        format!("Peer signature type: {}\n", expect.signature_type),
+        format!(
+            "Peer signature type: {}\n",
+            peer_signature_type(expect.signature_type, expect.digest)
+        ),
     ];
     if let Some(digest) = expect.digest {
         wanted.push(format!("Peer signing digest: {digest}\n"));
@@ -405,15 +411,21 @@ fn mutual_tls(name: &str, key_type: KeyType, protocol: &str, signature_type: &st
     );
     // s_server prints the client's certificate once it verified it; the verify callback logs
     // each chain element on stderr, and any failure as an error.
-    let peer_type = format!("Peer signature type: {signature_type}\n");
+    let peer_type = format!(
+        "Peer signature type: {}\n",
+        peer_signature_type(signature_type, Some(digest))
+    );
     let peer_digest = format!("Peer signing digest: {digest}\n");
+    let client_name = oneline_name(&[("CN", "tls client")]);
+    let subject = format!("subject={client_name}");
+    let verified = format!("depth=0 {client_name}\nverify return:1");
     for (text, wanted) in [
         (&log.stdout, "Client certificate"),
-        (&log.stdout, "subject=CN = tls client"),
+        (&log.stdout, subject.as_str()),
         (&log.stdout, "1 server accepts that finished"),
         (&log.stdout, peer_type.as_str()),
         (&log.stdout, peer_digest.as_str()),
-        (&log.stderr, "depth=0 CN = tls client\nverify return:1"),
+        (&log.stderr, verified.as_str()),
     ] {
         assert!(
             text.contains(wanted),

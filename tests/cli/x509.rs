@@ -19,7 +19,18 @@ const CA_EXTENSIONS: &[&str] = &[
     "basicConstraints=critical,CA:TRUE",
     "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
+    "-addext",
+    "subjectKeyIdentifier=hash",
 ];
+
+/// Extensions for a leaf certificate the CA issues (`x509 -req -extfile`; `openssl ca`'s
+/// `x509_extensions`): a proper leaf that names its issuer's key. Given explicitly because
+/// OpenSSL 4.0's `x509 -req` without `-extfile` takes extensions from the configuration file
+/// (the `extensions` key of its default section, else the default section itself, which in
+/// the provider's openssl.cnf holds `openssl_conf`: "unknown extension name").
+const LEAF_EXTENSIONS: &str = "basicConstraints = CA:FALSE\nkeyUsage = digitalSignature\n\
+                               subjectKeyIdentifier = hash\n\
+                               authorityKeyIdentifier = keyid:always\n";
 
 /// The DER elements (tag, length and content) that `bytes` consists of, in order.
 fn der_elements(mut bytes: &[u8]) -> Vec<&[u8]> {
@@ -414,9 +425,11 @@ fn x509_req_signed_by_token_ca(name: &str, key_type: KeyType, scheme: Scheme<'_>
     let ca = fx.token_certificate(&ca_uri, "01", "ca.crt", "/CN=token CA", CA_EXTENSIONS);
     let csr = software_csr(&fx, "leaf");
     let leaf = fx.file("leaf.crt");
+    let extensions = fx.write_file("leaf.ext", LEAF_EXTENSIONS);
     let scheme_args = scheme.args();
     let mut args = vec!["x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_uri];
     args.extend(["-set_serial", "0x1001", "-days", "1", "-out", &leaf]);
+    args.extend(["-extfile", &extensions]);
     args.extend(scheme_args.iter().map(String::as_str));
     let signed = fx.openssl(&args).success();
     assert_certificate_verifies(&fx, &ca, &leaf, &signed);
@@ -466,7 +479,7 @@ fn write_ca_config(fx: &Fixture, ca_cert: &str, key_uri: &str) -> String {
          policy = policy_any\n\
          x509_extensions = leaf_extensions\n\n\
          [policy_any]\ncommonName = supplied\n\n\
-         [leaf_extensions]\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature\n"
+         [leaf_extensions]\n{LEAF_EXTENSIONS}"
     );
     fx.write_file("ca.cnf", config)
 }
@@ -642,6 +655,7 @@ fn ocsp_response_signed_with_token_key() {
     // Leaf and responder certificates, both signed by the token CA.
     let leaf_csr = software_csr(&fx, "leaf");
     let leaf = fx.file("leaf.crt");
+    let leaf_extensions = fx.write_file("leaf.ext", LEAF_EXTENSIONS);
     fx.openssl(&[
         "x509",
         "-req",
@@ -655,6 +669,8 @@ fn ocsp_response_signed_with_token_key() {
         "0x1001",
         "-days",
         "1",
+        "-extfile",
+        &leaf_extensions,
         "-out",
         &leaf,
     ])
@@ -673,7 +689,8 @@ fn ocsp_response_signed_with_token_key() {
     .success();
     let extensions = fx.write_file(
         "responder.ext",
-        "extendedKeyUsage = OCSPSigning\nkeyUsage = critical,digitalSignature\n",
+        "extendedKeyUsage = OCSPSigning\nkeyUsage = critical,digitalSignature\n\
+         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n",
     );
     let responder = fx.file("responder.crt");
     fx.openssl(&[

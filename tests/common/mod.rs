@@ -9,6 +9,7 @@
 
 pub(crate) mod pemfile;
 pub(crate) mod softhsm;
+pub(crate) mod version;
 
 use std::env;
 use std::fmt::Write as _;
