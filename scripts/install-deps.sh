@@ -22,6 +22,8 @@ set -euo pipefail
 #   libengine-pkcs11-openssl  libp11's ENGINE, the comparison column of `cargo bench --bench sign`
 #   valgrind              scripts/valgrind.sh: memcheck over signing, store listing and TLS
 #   libp11-kit-dev        pkcs11.h for the fault-injecting test module (tests/faultmod/faultmod.c)
+#   p11-kit p11-kit-modules  `p11-kit server` and p11-kit-client.so: a token in another process
+#                         (tests/cli/remote.rs)
 # nginx and haproxy come with system services; the tests start their own instances on loopback
 # ports and never use or need the system ones, so the install does not start them (see below).
 readonly PACKAGES=(
@@ -41,6 +43,8 @@ readonly PACKAGES=(
     libengine-pkcs11-openssl
     valgrind
     libp11-kit-dev
+    p11-kit
+    p11-kit-modules
 )
 # The commands the other scripts call, checked where dpkg is not available.
 readonly COMMANDS=(pkg-config cc softhsm2-util pkcs11-tool openssl nginx haproxy curl python3)

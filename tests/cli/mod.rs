@@ -8,6 +8,7 @@ mod load;
 mod pemuri;
 mod pin;
 mod programs;
+mod remote;
 mod robust;
 mod sign;
 mod store;
