@@ -1,6 +1,7 @@
 //! The PKCS#11 calls that need `unsafe` beyond what cryptoki wraps: `C_Initialize` arguments
 //! with a `pReserved` string (`pkcs11-module-init-args`, used e.g. by NSS's softokn for its
-//! configuration), and direct `C_SignInit`/`C_Sign` (see [`SignFunctions`]).
+//! configuration), direct `C_SignInit`/`C_Sign` (see [`SignFunctions`]), and a direct
+//! `C_GetTokenInfo` for tokens whose answer cryptoki cannot parse ([`RawTokenInfo`]).
 
 use std::ffi::{CStr, CString, c_void};
 use std::ptr::NonNull;
@@ -10,9 +11,12 @@ use cryptoki::error::{Rv, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
+use cryptoki::slot::Slot;
 use cryptoki_sys::{
     CK_BYTE, CK_FLAGS, CK_FUNCTION_LIST, CK_INTERFACE, CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV,
-    CK_SESSION_HANDLE, CK_ULONG, CK_UTF8CHAR, CK_VERSION, CKR_OK,
+    CK_SESSION_HANDLE, CK_SLOT_ID, CK_TOKEN_INFO, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
+    CK_UTF8CHAR, CK_VERSION, CKF_LOGIN_REQUIRED, CKF_PROTECTED_AUTHENTICATION_PATH,
+    CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR_OK,
 };
 
 use crate::error::{Error, Result};
@@ -157,6 +161,23 @@ pub(crate) struct SignFunctions {
         *mut CK_BYTE,
         *mut CK_ULONG,
     ) -> CK_RV,
+    get_token_info: Option<unsafe extern "C" fn(CK_SLOT_ID, *mut CK_TOKEN_INFO) -> CK_RV>,
+}
+
+/// The fields of `CK_TOKEN_INFO` the provider uses, from the module's own `C_GetTokenInfo`:
+/// blank-padded strings trimmed, flags as booleans, `utcTime` left out.
+pub(crate) struct RawTokenInfo {
+    pub(crate) label: String,
+    pub(crate) manufacturer: String,
+    pub(crate) model: String,
+    pub(crate) serial: String,
+    pub(crate) initialized: bool,
+    pub(crate) login_required: bool,
+    pub(crate) protected_path: bool,
+    pub(crate) user_pin_locked: bool,
+    pub(crate) user_pin_final_try: bool,
+    /// `ulMaxSessionCount`; `None` when unlimited (0) or unknown (`CK_UNAVAILABLE_INFORMATION`).
+    pub(crate) max_session_count: Option<usize>,
 }
 
 impl SignFunctions {
@@ -248,6 +269,40 @@ impl SignFunctions {
         Ok(SignFunctions {
             sign_init: list.C_SignInit.ok_or("no C_SignInit")?,
             sign: list.C_Sign.ok_or("no C_Sign")?,
+            get_token_info: list.C_GetTokenInfo,
+        })
+    }
+
+    /// `C_GetTokenInfo` of `slot`, called directly: for tokens whose answer cryptoki refuses
+    /// to parse (opencryptoki 3.8 sets `CKF_CLOCK_ON_TOKEN` and writes `utcTime` as
+    /// `hh:mm:ss`, not `YYYYMMDDhhmmss00`), since the provider never reads `utcTime`.
+    pub(crate) fn token_info(&self, slot: Slot) -> Result<RawTokenInfo> {
+        let get_token_info = self
+            .get_token_info
+            .ok_or_else(|| Error::Module("the module has no C_GetTokenInfo".into()))?;
+        // SAFETY: CK_TOKEN_INFO is plain old data (byte arrays and integers): all zeroes is a
+        // valid value, which the module overwrites.
+        let mut info: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a CK_TOKEN_INFO the module fills in; the slot id is a number the
+        // module checks.
+        let rv = unsafe { get_token_info(CK_SLOT_ID::from(slot), &mut info) };
+        Rv::from(rv).into_result(Function::GetTokenInfo)?;
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim_end().to_string();
+        let flag = |bit: CK_FLAGS| info.flags & bit != 0;
+        Ok(RawTokenInfo {
+            label: text(&info.label),
+            manufacturer: text(&info.manufacturerID),
+            model: text(&info.model),
+            serial: text(&info.serialNumber),
+            initialized: flag(CKF_TOKEN_INITIALIZED),
+            login_required: flag(CKF_LOGIN_REQUIRED),
+            protected_path: flag(CKF_PROTECTED_AUTHENTICATION_PATH),
+            user_pin_locked: flag(CKF_USER_PIN_LOCKED),
+            user_pin_final_try: flag(CKF_USER_PIN_FINAL_TRY),
+            max_session_count: match info.ulMaxSessionCount {
+                0 | CK_UNAVAILABLE_INFORMATION => None,
+                n => usize::try_from(n).ok(),
+            },
         })
     }
 

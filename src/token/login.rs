@@ -15,10 +15,12 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot as SlotId;
 use cryptoki::types::RawAuthPin;
 
+use super::info::TokenFacts;
 use super::pool::{SessionPool, is_session_lost};
 use super::settings::SlotSettings;
 use crate::config::LoginBehavior;
 use crate::error::{Error, Result};
+use crate::sys::pkcs11::SignFunctions;
 
 pub(crate) use super::settings::Pin;
 
@@ -48,6 +50,8 @@ pub(crate) struct Login {
     login_required: bool,
     protected_path: bool,
     settings: Arc<SlotSettings>,
+    /// The module's own entry points, for `C_GetTokenInfo` answers cryptoki cannot parse.
+    direct: Option<Arc<SignFunctions>>,
     state: Mutex<LoginState>,
 }
 
@@ -55,16 +59,18 @@ impl Login {
     pub(crate) fn new(
         pkcs11: Pkcs11,
         id: SlotId,
-        token: &cryptoki::slot::TokenInfo,
+        token: &TokenFacts,
         settings: Arc<SlotSettings>,
+        direct: Option<Arc<SignFunctions>>,
     ) -> Login {
         Login {
             pkcs11,
             id,
-            label: token.label().trim_end().to_string(),
-            login_required: token.login_required(),
-            protected_path: token.protected_authentication_path(),
+            label: token.label.clone(),
+            login_required: token.login_required,
+            protected_path: token.protected_path,
             settings,
+            direct,
             state: Mutex::new(LoginState::default()),
         }
     }
@@ -106,14 +112,14 @@ impl Login {
         if self.is_logged_in() {
             return Ok(());
         }
-        let token = self.pkcs11.get_token_info(self.id)?;
-        if token.user_pin_locked() {
+        let token = TokenFacts::read(&self.pkcs11, self.id, self.direct.as_deref())?;
+        if token.user_pin_locked {
             return Err(Error::PinRefused(format!(
                 "the user PIN of token '{}' is locked",
                 self.label()
             )));
         }
-        if token.user_pin_final_try() {
+        if token.user_pin_final_try {
             return Err(Error::PinRefused(format!(
                 "token '{}' reports that one more wrong PIN locks it; refusing to log in \
                  automatically (log in once with the token's own tool)",

@@ -10,6 +10,7 @@
 //! - `op`: the chokepoint; `offload`: running it on worker threads for ASYNC jobs;
 //! - `metrics`: sign-duration histograms and gauges.
 
+pub(crate) mod info;
 pub(crate) mod login;
 pub(crate) mod metrics;
 pub(crate) mod module;

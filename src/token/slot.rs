@@ -8,8 +8,9 @@ use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::Session;
-use cryptoki::slot::{Limit, Slot as SlotId};
+use cryptoki::slot::Slot as SlotId;
 
+use super::info::TokenFacts;
 use super::login::{Login, Pin, PinRequest};
 use super::pool::{PooledSession, SessionPool};
 use super::settings::SlotSettings;
@@ -85,26 +86,23 @@ impl Slot {
         sign_functions: Option<Arc<SignFunctions>>,
     ) -> Result<Slot> {
         let slot_info = pkcs11.get_slot_info(id)?;
-        let token = pkcs11.get_token_info(id)?;
+        let token = TokenFacts::read(&pkcs11, id, sign_functions.as_deref())?;
         // An uninitialised token (SoftHSM2 always offers one more) has no objects and refuses
         // sessions with CKR_TOKEN_NOT_RECOGNIZED: not a place to look for keys.
-        if !token.token_initialized() {
+        if !token.initialized {
             return Err(Error::NotFound(format!(
                 "the token in slot {id} is not initialised"
             )));
         }
         let identity = TokenIdentity {
-            label: token.label().trim_end().to_string(),
-            manufacturer: token.manufacturer_id().trim_end().to_string(),
-            model: token.model().trim_end().to_string(),
-            serial: token.serial_number().trim_end().to_string(),
+            label: token.label.clone(),
+            manufacturer: token.manufacturer.clone(),
+            model: token.model.clone(),
+            serial: token.serial.clone(),
             slot_description: slot_info.slot_description().trim_end().to_string(),
             slot_manufacturer: slot_info.manufacturer_id().trim_end().to_string(),
         };
-        let session_limit = match token.max_session_count() {
-            Limit::Max(n) => usize::try_from(n).ok().filter(|n| *n > 0),
-            Limit::Unavailable | Limit::Infinite => None,
-        };
+        let session_limit = token.session_limit;
         Ok(Slot {
             pool: SessionPool::new(
                 pkcs11.clone(),
@@ -112,7 +110,13 @@ impl Slot {
                 &identity.label,
                 settings.max_idle_sessions,
             ),
-            login: Login::new(pkcs11, id, &token, Arc::clone(&settings)),
+            login: Login::new(
+                pkcs11,
+                id,
+                &token,
+                Arc::clone(&settings),
+                sign_functions.clone(),
+            ),
             id,
             identity,
             settings,

@@ -30,6 +30,7 @@ const FAULT_VARS: &[&str] = &[
     "FAULT_PROTECTED_PIN",
     "FAULT_REMOVED_FILE",
     "FAULT_REMOVAL_LOGOUT",
+    "FAULT_UTC_TIME",
 ];
 
 /// A wrong user PIN (the token's is [`USER_PIN`]).
@@ -512,4 +513,33 @@ fn malformed_fault_rule_is_rejected() {
     ffx.arm(&[("FAULT_RULES", "C_Sign:first:CKR_DEVICE_ERROR")]);
     let ran = ffx.dgst_sign("bad-rule.sig").clean_failure();
     ran.assert_stderr_mentions(&["faultmod: cannot parse FAULT_RULES"]);
+}
+
+/// A token that sets `CKF_CLOCK_ON_TOKEN` but writes `utcTime` as `hh:mm:ss` (opencryptoki 3.8,
+/// Debian 12's, found by scripts/matrix.sh): cryptoki cannot parse that `C_GetTokenInfo`, and
+/// the provider skipped the token ("no token matches"). It now reads the structure directly,
+/// without `utcTime`: listing, signing and login work, and the debug log says why.
+#[test]
+fn malformed_token_clock_is_ignored() {
+    let mut ffx = FaultFixture::new("fault-utc-time");
+    ffx.assert_signs_without_faults();
+    let counts = ffx.arm(&[("FAULT_UTC_TIME", "00:53:13")]);
+    let listed = ffx
+        .fx
+        .openssl(&["storeutl", "-keys", &ffx.fx.uri("")])
+        .success();
+    assert!(
+        listed.stdout().contains("Total found: 1"),
+        "the key is not listed\n{}",
+        listed.report()
+    );
+    let signed = ffx.dgst_sign("clock.sig").success();
+    ffx.assert_verifies(&ffx.fx.file("clock.sig"), &signed);
+    counts.assert_module_used(&signed);
+    let log = fs::read_to_string(ffx.fx.provider_log()).unwrap_or_default();
+    assert!(
+        log.contains("cryptoki cannot parse C_GetTokenInfo"),
+        "the debug log does not say the token info was read directly\n{}",
+        signed.report()
+    );
 }

@@ -36,6 +36,11 @@
  *                      CKF_USER_PIN_COUNT_LOW, CKF_PROTECTED_AUTHENTICATION_PATH, or a number.
  *                      Example: FAULT_TOKEN_FLAGS=+CKF_USER_PIN_FINAL_TRY
  *
+ *   FAULT_UTC_TIME     text written into CK_TOKEN_INFO.utcTime (NUL-padded to 16 bytes) by
+ *                      C_GetTokenInfo, which also sets CKF_CLOCK_ON_TOKEN. Example:
+ *                      FAULT_UTC_TIME=00:53:13, what opencryptoki 3.8 (Debian 12) reports
+ *                      instead of YYYYMMDDhhmmss00.
+ *
  *   FAULT_PROTECTED_PIN  with CKF_PROTECTED_AUTHENTICATION_PATH in FAULT_TOKEN_FLAGS, C_Login
  *                      with pPin == NULL logs in with this PIN (the "PIN pad"); a C_Login with a
  *                      PIN returns CKR_ARGUMENTS_BAD, so a test proves the caller sent NULL.
@@ -173,6 +178,7 @@ static struct {
     const char *protected_pin;
     const char *removed_file;
     int removal_logout;
+    char *utc_time;
 } config;
 
 /* Mutable state, under `lock`. */
@@ -339,6 +345,7 @@ static void parse_config(void)
     config.removed_file = env_copy("FAULT_REMOVED_FILE");
     text = env_copy("FAULT_REMOVAL_LOGOUT");
     config.removal_logout = text != NULL && strcmp(text, "1") == 0;
+    config.utc_time = env_copy("FAULT_UTC_TIME");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -595,6 +602,12 @@ static CK_RV w_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
     rv = real->C_GetTokenInfo(slot, info);
     if (rv == CKR_OK)
         info->flags |= config.token_flags;
+    if (rv == CKR_OK && config.utc_time != NULL) {
+        size_t len = strlen(config.utc_time);
+        memset(info->utcTime, 0, sizeof info->utcTime);
+        memcpy(info->utcTime, config.utc_time, len < sizeof info->utcTime ? len : sizeof info->utcTime);
+        info->flags |= CKF_CLOCK_ON_TOKEN;
+    }
     return rv;
 }
 
