@@ -113,6 +113,10 @@ pub(crate) struct Quirks {
     /// `ec-point-short-length`: accept a `CKA_EC_POINT` whose OCTET STRING gives a length of
     /// 128 to 255 in one byte (tpm2-pkcs11 1.9 writes P-521 points so; DER needs `81 xx`).
     pub(crate) ec_point_short_length: bool,
+    /// `fork-unsafe`: in a forked child, refuse to use the module instead of finalising and
+    /// initialising it again (tpm2-pkcs11 1.9 cannot be initialised again, and its
+    /// `C_Finalize` there flushes the parent's TPM objects over the inherited connection).
+    pub(crate) fork_unsafe: bool,
 }
 
 impl Quirks {
@@ -124,6 +128,7 @@ impl Quirks {
             (self.no_allowed_mechanisms, "no-allowed-mechanisms"),
             (self.no_session_callbacks, "no-session-callbacks"),
             (self.ec_point_short_length, "ec-point-short-length"),
+            (self.fork_unsafe, "fork-unsafe"),
         ]
         .into_iter()
         .filter(|(set, _)| *set)
@@ -516,6 +521,7 @@ fn quirks(value: &str) -> Result<Quirks, ConfigError> {
             "no-allowed-mechanisms" => &mut quirks.no_allowed_mechanisms,
             "no-session-callbacks" => &mut quirks.no_session_callbacks,
             "ec-point-short-length" => &mut quirks.ec_point_short_length,
+            "fork-unsafe" => &mut quirks.fork_unsafe,
             // Only says "these are all": no quirk is added for a known module either.
             "none" => continue,
             _ => {
@@ -523,8 +529,8 @@ fn quirks(value: &str) -> Result<Quirks, ConfigError> {
                     QUIRKS,
                     format!(
                         "unknown quirk '{}' (expected no-deinit, no-operation-state, \
-                         no-allowed-mechanisms, no-session-callbacks, ec-point-short-length \
-                         or none)",
+                         no-allowed-mechanisms, no-session-callbacks, ec-point-short-length, \
+                         fork-unsafe or none)",
                         word.escape_debug()
                     ),
                 ));

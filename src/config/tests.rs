@@ -383,7 +383,7 @@ fn quirks_values() {
     let c = parse(&[(
         QUIRKS,
         "  no-deinit no-operation-state\tno-allowed-mechanisms no-session-callbacks no-deinit \
-         ec-point-short-length",
+         ec-point-short-length fork-unsafe",
     )])
     .unwrap();
     assert_eq!(
@@ -394,6 +394,7 @@ fn quirks_values() {
             no_allowed_mechanisms: true,
             no_session_callbacks: true,
             ec_point_short_length: true,
+            fork_unsafe: true,
         }
     );
     let msg = parse_err(QUIRKS, "no-deinit no-such-quirk");

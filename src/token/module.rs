@@ -75,6 +75,14 @@ impl Module {
                 if generation > 0 =>
             {
                 let known = quirks.insert(quirks_for(&pkcs11, config, &path));
+                if known.fork_unsafe {
+                    return Err(Error::Module(format!(
+                        "'{path}' cannot be used in a process forked after it was loaded \
+                         (quirk fork-unsafe: it cannot be initialised again here, and \
+                         finalising it would break the parent's use of the token); load the \
+                         key after the fork"
+                    )));
+                }
                 if known.no_deinit {
                     log::debug!("{path}: initialised before fork; kept as it is (no-deinit)");
                 } else {
@@ -202,11 +210,14 @@ const KNOWN_QUIRKS: &[(&str, Quirks)] = &[
             no_allowed_mechanisms: false,
             no_session_callbacks: false,
             ec_point_short_length: false,
+            fork_unsafe: false,
         },
     ),
     (
         // tpm2-pkcs11 1.9 writes the CKA_EC_POINT of P-521 keys as `04 85 04 ...`, a length of
-        // 133 in one byte, which DER does not allow (found by scripts/matrix.sh, issue 14).
+        // 133 in one byte, which DER does not allow; in a forked child it cannot be initialised
+        // again, and its C_Finalize there flushes the parent's TPM objects (found by
+        // scripts/matrix.sh, issue 14).
         "tpm2-software.github.io",
         Quirks {
             no_deinit: false,
@@ -214,6 +225,7 @@ const KNOWN_QUIRKS: &[(&str, Quirks)] = &[
             no_allowed_mechanisms: false,
             no_session_callbacks: false,
             ec_point_short_length: true,
+            fork_unsafe: true,
         },
     ),
 ];

@@ -389,6 +389,39 @@ fn fork_sign_failure(status: ExitStatus) -> String {
     }
 }
 
+/// Quirk `fork-unsafe` (automatic for tpm2-pkcs11, which cannot be initialised again in a
+/// forked child and whose C_Finalize there flushes the parent's TPM objects): the child that
+/// uses the token gets a clear error naming the quirk instead of finalising the module under
+/// the parent, and the parent's threads keep signing through and after the fork.
+#[test]
+fn fork_unsafe_quirk_refuses_in_the_child_and_spares_the_parent() {
+    let mut fx = Fixture::new("robust-fork-unsafe");
+    fx.config_mut()
+        .set("pkcs11-module-quirks", "no-deinit fork-unsafe");
+    fx.generate_key(KeyType::EcP256, "01", "key");
+    let uri = fx.private_key_uri("key");
+    let program = fx.compile_program("fork_sign");
+    let public_key = fx.export_pubkey("01");
+    let message = fx.message("message.txt");
+    let child_signature = fx.file("child.sig");
+    let mut command = fx.provider_command(&program);
+    command.args([&uri, &public_key, &message, &child_signature, "4"]);
+    let ran = run_within_deadline(&fx, "fork-unsafe", command);
+    assert!(!ran.hung, "the run hung\n{}", ran.report());
+    assert_eq!(
+        ran.status.code(),
+        Some(5),
+        "expected only the child to fail (exit 5): {}\n{}",
+        fork_sign_failure(ran.status),
+        ran.report()
+    );
+    assert!(
+        ran.stderr.contains("quirk fork-unsafe"),
+        "the child's error does not name the quirk\n{}",
+        ran.report()
+    );
+}
+
 #[test]
 fn fork_while_threads_sign_rsa2048() {
     fork_while_threads_sign("robust-fork-rsa2048", KeyType::Rsa2048);
