@@ -67,3 +67,15 @@ build_provider() {
     [ -f "$target_dir/release/libpkcs11_ossl.so" ] || return 1
     printf '%s\n' "$target_dir/release/libpkcs11_ossl.so"
 }
+
+# openssl_at_least_3_5: true when the `openssl` on PATH is OpenSSL 3.5 or newer (its tools print
+# some things differently from 3.0, e.g. TLS signature scheme names).
+openssl_at_least_3_5() {
+    local version major minor
+    version=$(OPENSSL_CONF=/dev/null openssl version 2>/dev/null | awk '{ print $2 }')
+    major=${version%%.*}
+    minor=${version#*.}
+    minor=${minor%%.*}
+    [ -n "$major" ] && [ -n "$minor" ] || return 1
+    [ "$major" -gt 3 ] || { [ "$major" -eq 3 ] && [ "$minor" -ge 5 ]; }
+}
