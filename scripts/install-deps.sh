@@ -6,7 +6,8 @@
 # when something is missing. The only downloads are Debian packages through apt-get; the Rust
 # toolchain is not installed here (use rustup, see the hint printed on failure).
 #
-# Usage: scripts/install-deps.sh        (root, or a user allowed to run sudo)
+# Usage: scripts/install-deps.sh [PACKAGE...]   (root, or a user allowed to run sudo)
+#   PACKAGE...  more Debian packages to install the same way (scripts/matrix.sh's token stacks)
 set -euo pipefail
 
 # Why each package is here:
@@ -26,7 +27,7 @@ set -euo pipefail
 #                         (tests/cli/remote.rs)
 # nginx and haproxy come with system services; the tests start their own instances on loopback
 # ports and never use or need the system ones, so the install does not start them (see below).
-readonly PACKAGES=(
+PACKAGES=(
     libclang-dev
     libssl-dev
     pkg-config
@@ -46,6 +47,8 @@ readonly PACKAGES=(
     p11-kit
     p11-kit-modules
 )
+PACKAGES+=("$@")
+readonly PACKAGES
 # The commands the other scripts call, checked where dpkg is not available.
 readonly COMMANDS=(pkg-config cc softhsm2-util pkcs11-tool openssl nginx haproxy curl python3)
 readonly MIN_RUST_MAJOR=1
@@ -83,10 +86,26 @@ install_debian_packages() {
         return
     fi
     say "installing: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    # Retries for a flaky network: apt's own per download, and the whole step up to 3 times.
+    local attempt
+    for attempt in 1 2 3; do
+        if as_root env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=5 update -q; then
+            break
+        fi
+        [ "$attempt" -lt 3 ] || die "apt-get update failed 3 times (network? mirror?)"
+        say "apt-get update failed (attempt $attempt of 3); retrying in 10 s"
+        sleep 10
+    done
     block_service_starts
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${missing[@]}"
+    for attempt in 1 2 3; do
+        if as_root env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=5 \
+            install -y -q --no-install-recommends "${missing[@]}"; then
+            break
+        fi
+        [ "$attempt" -lt 3 ] || die "apt-get install ${missing[*]} failed 3 times"
+        say "apt-get install failed (attempt $attempt of 3); retrying in 10 s"
+        sleep 10
+    done
     unblock_service_starts
 }
 
