@@ -3,11 +3,16 @@
 # Debian packages, formatting, lints, debug and release builds, unit and integration tests,
 # a short fuzz run of the URI and PEM-URI parsers (a new seed each time; the full 10 million
 # input run is `cargo run --release --example fuzz`), scripts/valgrind.sh (memcheck over
-# signing, store listing and TLS through the provider), and
-# finally scripts/demo.sh, so that the README's first command is proven on every run.
+# signing, store listing and TLS through the provider),
+# scripts/demo.sh, so that the README's first command is proven on every run, and finally the
+# compatibility matrix, scripts/matrix.sh: OpenSSL 3.0 (this machine), 3.5 and 4.0 (Debian 13
+# roots, prepared once into MATRIX_CACHE, default /var/cache/pkcs11-ossl-matrix, then reused)
+# × SoftHSM2, opencryptoki, TPM 2.0 (swtpm) and a token behind p11-kit server.
 #
 # The demo adds a few seconds on top of the release build this script makes anyway; set
-# SKIP_DEMO=1 to leave it out. Its output goes to target/demo (or DEMO_DIR).
+# SKIP_DEMO=1 to leave it out. Its output goes to target/demo (or DEMO_DIR). The matrix needs
+# root (chroot, mounts); on a fresh machine preparing its two roots takes a few minutes each.
+# Set SKIP_MATRIX=1 to leave it out; without root it is skipped with a message saying so.
 #
 # Usage: scripts/test.sh        (from any directory)
 set -euo pipefail
@@ -86,11 +91,21 @@ else
     DEMO_DIR=${DEMO_DIR:-$repo/target/demo} bash scripts/demo.sh 2>&1 | tee -a "$run_log"
 fi
 
+if [ "${SKIP_MATRIX:-0}" = 1 ]; then
+    step "scripts/matrix.sh skipped (SKIP_MATRIX=1)"
+elif [ "$(id -u)" -ne 0 ]; then
+    step "scripts/matrix.sh skipped: it needs root (chroot, mounts); run: sudo scripts/matrix.sh"
+else
+    step "scripts/matrix.sh (compatibility matrix: OpenSSL 3.0/3.5/4.0 x 4 token stacks)"
+    bash scripts/matrix.sh 2>&1 | tee -a "$run_log"
+fi
+
 step "done"
 current_step=""
 # Every step passed (set -e), so nothing failed; count the tests and demo checks that ran.
 ran=$(sed -n -e 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' -e 's/^demo: \([0-9]*\) passed.*/\1/p' \
     -e 's/^\([0-9]*\) passed, 0 failed$/\1/p' -e 's/^valgrind: \([0-9]*\) passed.*/\1/p' \
+    -e 's/^matrix: \([0-9]*\) passed.*/\1/p' \
     "$run_log" | awk '{ total += $1 } END { print total + 0 }')
 printf 'test.sh: all steps passed in %ds\n' $(($(date +%s) - started))
 printf 'summary: %d passed, 0 failed\n' "$ran"
