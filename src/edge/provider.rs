@@ -290,6 +290,116 @@ static SIGNATURE_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
         c"PKCS#11 Ed25519 signature"
     ),
     algorithm!(ED448_NAMES, signature::ED448, c"PKCS#11 Ed448 signature"),
+    // OpenSSL 3.4+: the sign-message algorithms (EVP_PKEY_sign_message_init), each with the
+    // names OpenSSL's default provider gives it.
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA1:RSA-SHA-1:sha1WithRSAEncryption:1.2.840.113549.1.1.5",
+        signature::message::RSA_SHA1,
+        c"PKCS#11 RSA-SHA1 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA2-224:RSA-SHA224:sha224WithRSAEncryption:1.2.840.113549.1.1.14",
+        signature::message::RSA_SHA224,
+        c"PKCS#11 RSA-SHA2-224 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA2-256:RSA-SHA256:sha256WithRSAEncryption:1.2.840.113549.1.1.11",
+        signature::message::RSA_SHA256,
+        c"PKCS#11 RSA-SHA2-256 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA2-384:RSA-SHA384:sha384WithRSAEncryption:1.2.840.113549.1.1.12",
+        signature::message::RSA_SHA384,
+        c"PKCS#11 RSA-SHA2-384 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA2-512:RSA-SHA512:sha512WithRSAEncryption:1.2.840.113549.1.1.13",
+        signature::message::RSA_SHA512,
+        c"PKCS#11 RSA-SHA2-512 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA3-224:id-rsassa-pkcs1-v1_5-with-sha3-224:2.16.840.1.101.3.4.3.13",
+        signature::message::RSA_SHA3_224,
+        c"PKCS#11 RSA-SHA3-224 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA3-256:id-rsassa-pkcs1-v1_5-with-sha3-256:2.16.840.1.101.3.4.3.14",
+        signature::message::RSA_SHA3_256,
+        c"PKCS#11 RSA-SHA3-256 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA3-384:id-rsassa-pkcs1-v1_5-with-sha3-384:2.16.840.1.101.3.4.3.15",
+        signature::message::RSA_SHA3_384,
+        c"PKCS#11 RSA-SHA3-384 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"RSA-SHA3-512:id-rsassa-pkcs1-v1_5-with-sha3-512:2.16.840.1.101.3.4.3.16",
+        signature::message::RSA_SHA3_512,
+        c"PKCS#11 RSA-SHA3-512 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA1:ECDSA-SHA-1:ecdsa-with-SHA1:1.2.840.10045.4.1",
+        signature::message::ECDSA_SHA1,
+        c"PKCS#11 ECDSA-SHA1 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA2-224:ECDSA-SHA224:ecdsa-with-SHA224:1.2.840.10045.4.3.1",
+        signature::message::ECDSA_SHA224,
+        c"PKCS#11 ECDSA-SHA2-224 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA2-256:ECDSA-SHA256:ecdsa-with-SHA256:1.2.840.10045.4.3.2",
+        signature::message::ECDSA_SHA256,
+        c"PKCS#11 ECDSA-SHA2-256 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA2-384:ECDSA-SHA384:ecdsa-with-SHA384:1.2.840.10045.4.3.3",
+        signature::message::ECDSA_SHA384,
+        c"PKCS#11 ECDSA-SHA2-384 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA2-512:ECDSA-SHA512:ecdsa-with-SHA512:1.2.840.10045.4.3.4",
+        signature::message::ECDSA_SHA512,
+        c"PKCS#11 ECDSA-SHA2-512 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA3-224:ecdsa_with_SHA3-224:id-ecdsa-with-sha3-224:2.16.840.1.101.3.4.3.9",
+        signature::message::ECDSA_SHA3_224,
+        c"PKCS#11 ECDSA-SHA3-224 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA3-256:ecdsa_with_SHA3-256:id-ecdsa-with-sha3-256:2.16.840.1.101.3.4.3.10",
+        signature::message::ECDSA_SHA3_256,
+        c"PKCS#11 ECDSA-SHA3-256 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA3-384:ecdsa_with_SHA3-384:id-ecdsa-with-sha3-384:2.16.840.1.101.3.4.3.11",
+        signature::message::ECDSA_SHA3_384,
+        c"PKCS#11 ECDSA-SHA3-384 signature (sign-message API)"
+    ),
+    #[cfg(ossl_v340)]
+    algorithm!(
+        c"ECDSA-SHA3-512:ecdsa_with_SHA3-512:id-ecdsa-with-sha3-512:2.16.840.1.101.3.4.3.12",
+        signature::message::ECDSA_SHA3_512,
+        c"PKCS#11 ECDSA-SHA3-512 signature (sign-message API)"
+    ),
     ALGORITHM_END,
 ]);
 
@@ -489,6 +599,32 @@ mod tests {
         ] {
             assert_eq!(table.last().map(|d| d.function_id), Some(0));
             let ids = ids(table);
+            let unique: std::collections::HashSet<_> = ids.iter().collect();
+            assert_eq!(unique.len(), ids.len());
+        }
+    }
+
+    /// Every signature algorithm's table (with 3.4+ headers also the sign-message ones) ends
+    /// with the terminator and has no function twice.
+    #[test]
+    fn signature_algorithm_tables_are_terminated_and_unique() {
+        let algorithms: Vec<&OSSL_ALGORITHM> = SIGNATURE_ALGORITHMS
+            .0
+            .iter()
+            .take_while(|a| !a.algorithm_names.is_null())
+            .collect();
+        assert_eq!(algorithms.len(), if cfg!(ossl_v340) { 22 } else { 4 });
+        for algorithm in algorithms {
+            let mut ids = Vec::new();
+            let mut entry = algorithm.implementation;
+            // SAFETY: every implementation is one of this crate's static dispatch tables, which
+            // end with a zero function id (so the walk stops inside the table).
+            while unsafe { (*entry).function_id } != 0 {
+                // SAFETY: as above; the entry is not the terminator, so the next one exists.
+                ids.push(unsafe { (*entry).function_id });
+                // SAFETY: as above.
+                entry = unsafe { entry.add(1) };
+            }
             let unique: std::collections::HashSet<_> = ids.iter().collect();
             assert_eq!(unique.len(), ids.len());
         }

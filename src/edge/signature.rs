@@ -1,5 +1,7 @@
 //! `extern "C"` shims and dispatch tables for SIGNATURE (provider-signature(7)): RSA, ECDSA,
-//! ED25519, ED448. Logic lives in `crate::ops::signature`.
+//! ED25519, ED448, and with OpenSSL 3.4+ headers the sign-message algorithms RSA-SHA1 ...
+//! RSA-SHA3-512 and ECDSA-SHA1 ... ECDSA-SHA3-512 (`message` below). Logic lives in
+//! `crate::ops::signature`.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::Arc;
@@ -334,4 +336,296 @@ unsafe extern "C" fn sig_settable_ctx_params(
     _provctx: *mut c_void,
 ) -> *const OSSL_PARAM {
     SETTABLE.as_ptr()
+}
+
+/// The sign-message algorithms of OpenSSL 3.4+ (`EVP_PKEY_sign_message_init` with
+/// `RSA-SHA256`, `ECDSA-SHA384`, ...): each fixes the digest; signing is the digest-sign path.
+/// Only built against 3.4+ headers (the dispatch ids and prototypes exist from 3.4).
+#[cfg(ossl_v340)]
+pub(crate) mod message {
+    use std::ffi::{c_char, c_int, c_void};
+    use std::sync::Arc;
+
+    use super::{
+        key_of, sig_dupctx, sig_freectx, sig_get_ctx_params, sig_gettable_ctx_params,
+        sig_set_ctx_params, sig_settable_ctx_params, sig_sign, sign_ctx,
+    };
+    use crate::asn1::Digest;
+    use crate::edge::dispatch::{END, Table, dispatch};
+    use crate::edge::handle;
+    use crate::ops::signature::{SigAlgorithm, SignCtx};
+    use crate::sys::abi::{OSSL_DISPATCH, OSSL_PARAM};
+    use crate::sys::params::Params;
+    use crate::sys::slice::{self, OutBuf};
+
+    /// `OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT`.
+    unsafe extern "C" fn sig_sign_message_init(
+        ctx: *mut c_void,
+        provkey: *mut c_void,
+        params: *const OSSL_PARAM,
+    ) -> c_int {
+        ffi_boundary!("sig_sign_message_init", 0, {
+            // SAFETY: ctx and provkey are ours; params is a terminated array or NULL.
+            let (ctx, key, params) =
+                unsafe { (sign_ctx(ctx)?, key_of(provkey)?, Params::new(params)) };
+            ctx.sign_message_init(key, params)?;
+            Ok(1)
+        })
+    }
+
+    /// `OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_UPDATE`.
+    unsafe extern "C" fn sig_sign_message_update(
+        ctx: *mut c_void,
+        data: *const u8,
+        len: usize,
+    ) -> c_int {
+        ffi_boundary!("sig_sign_message_update", 0, {
+            // SAFETY: ctx is ours; data is readable for len bytes.
+            let (ctx, data) = unsafe { (sign_ctx(ctx)?, slice::from_raw(data, len)) };
+            ctx.digest_sign_update(data)?;
+            Ok(1)
+        })
+    }
+
+    /// `OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_FINAL`.
+    unsafe extern "C" fn sig_sign_message_final(
+        ctx: *mut c_void,
+        sig: *mut u8,
+        siglen: *mut usize,
+        sigsize: usize,
+    ) -> c_int {
+        ffi_boundary!("sig_sign_message_final", 0, {
+            // SAFETY: ctx is ours; sig NULL or writable for sigsize; siglen writable.
+            let (ctx, out) = unsafe { (sign_ctx(ctx)?, OutBuf::new(sig, sigsize, siglen)?) };
+            ctx.digest_sign_final(out)?;
+            Ok(1)
+        })
+    }
+
+    /// NULL-terminated key type lists for `OSSL_FUNC_SIGNATURE_QUERY_KEY_TYPES`.
+    static RSA_KEY_TYPES: Table<*const c_char> = Table(&[c"RSA".as_ptr(), std::ptr::null()]);
+    static EC_KEY_TYPES: Table<*const c_char> = Table(&[c"EC".as_ptr(), std::ptr::null()]);
+
+    /// `OSSL_FUNC_SIGNATURE_QUERY_KEY_TYPES` of the RSA-* algorithms.
+    unsafe extern "C" fn rsa_key_types() -> *mut *const c_char {
+        RSA_KEY_TYPES.as_ptr().cast_mut()
+    }
+
+    /// `OSSL_FUNC_SIGNATURE_QUERY_KEY_TYPES` of the ECDSA-* algorithms.
+    unsafe extern "C" fn ec_key_types() -> *mut *const c_char {
+        EC_KEY_TYPES.as_ptr().cast_mut()
+    }
+
+    /// One algorithm: its newctx (the digest fixed) and dispatch table.
+    macro_rules! message_algorithm {
+        ($table:ident, $newctx:ident, $alg:expr, $digest:expr, $key_types:ident) => {
+            /// `OSSL_FUNC_SIGNATURE_NEWCTX`.
+            unsafe extern "C" fn $newctx(
+                provctx: *mut c_void,
+                _propq: *const c_char,
+            ) -> *mut c_void {
+                ffi_boundary!("sig_message_newctx", std::ptr::null_mut(), {
+                    // SAFETY: provctx is ours.
+                    let prov = unsafe { crate::edge::prov_ctx(provctx)? };
+                    Ok(handle::into_raw(SignCtx::for_messages(
+                        Arc::clone(prov),
+                        $alg,
+                        $digest,
+                    )))
+                })
+            }
+
+            pub(crate) static $table: &[OSSL_DISPATCH] = &[
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_NEWCTX,
+                    OSSL_FUNC_signature_newctx_fn,
+                    $newctx
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_FREECTX,
+                    OSSL_FUNC_signature_freectx_fn,
+                    sig_freectx
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_DUPCTX,
+                    OSSL_FUNC_signature_dupctx_fn,
+                    sig_dupctx
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT,
+                    OSSL_FUNC_signature_sign_message_init_fn,
+                    sig_sign_message_init
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_UPDATE,
+                    OSSL_FUNC_signature_sign_message_update_fn,
+                    sig_sign_message_update
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_FINAL,
+                    OSSL_FUNC_signature_sign_message_final_fn,
+                    sig_sign_message_final
+                ),
+                // One-shot EVP_PKEY_sign after EVP_PKEY_sign_message_init: the message.
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_SIGN,
+                    OSSL_FUNC_signature_sign_fn,
+                    sig_sign
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_QUERY_KEY_TYPES,
+                    OSSL_FUNC_signature_query_key_types_fn,
+                    $key_types
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,
+                    OSSL_FUNC_signature_get_ctx_params_fn,
+                    sig_get_ctx_params
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
+                    OSSL_FUNC_signature_gettable_ctx_params_fn,
+                    sig_gettable_ctx_params
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,
+                    OSSL_FUNC_signature_set_ctx_params_fn,
+                    sig_set_ctx_params
+                ),
+                dispatch!(
+                    OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
+                    OSSL_FUNC_signature_settable_ctx_params_fn,
+                    sig_settable_ctx_params
+                ),
+                END,
+            ];
+        };
+    }
+
+    message_algorithm!(
+        RSA_SHA1,
+        rsa_sha1_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha1,
+        rsa_key_types
+    );
+    message_algorithm!(
+        RSA_SHA224,
+        rsa_sha224_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha224,
+        rsa_key_types
+    );
+    message_algorithm!(
+        RSA_SHA256,
+        rsa_sha256_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha256,
+        rsa_key_types
+    );
+    message_algorithm!(
+        RSA_SHA384,
+        rsa_sha384_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha384,
+        rsa_key_types
+    );
+    message_algorithm!(
+        RSA_SHA512,
+        rsa_sha512_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha512,
+        rsa_key_types
+    );
+    message_algorithm!(
+        RSA_SHA3_224,
+        rsa_sha3_224_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha3_224,
+        rsa_key_types
+    );
+    message_algorithm!(
+        RSA_SHA3_256,
+        rsa_sha3_256_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha3_256,
+        rsa_key_types
+    );
+    message_algorithm!(
+        RSA_SHA3_384,
+        rsa_sha3_384_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha3_384,
+        rsa_key_types
+    );
+    message_algorithm!(
+        RSA_SHA3_512,
+        rsa_sha3_512_newctx,
+        SigAlgorithm::Rsa,
+        Digest::Sha3_512,
+        rsa_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA1,
+        ecdsa_sha1_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha1,
+        ec_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA224,
+        ecdsa_sha224_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha224,
+        ec_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA256,
+        ecdsa_sha256_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha256,
+        ec_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA384,
+        ecdsa_sha384_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha384,
+        ec_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA512,
+        ecdsa_sha512_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha512,
+        ec_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA3_224,
+        ecdsa_sha3_224_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha3_224,
+        ec_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA3_256,
+        ecdsa_sha3_256_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha3_256,
+        ec_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA3_384,
+        ecdsa_sha3_384_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha3_384,
+        ec_key_types
+    );
+    message_algorithm!(
+        ECDSA_SHA3_512,
+        ecdsa_sha3_512_newctx,
+        SigAlgorithm::Ecdsa,
+        Digest::Sha3_512,
+        ec_key_types
+    );
 }

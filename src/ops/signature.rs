@@ -7,6 +7,11 @@
 //! into a DER `ECDSA-Sig-Value`. EdDSA signs the whole message with `CKM_EDDSA` (one-shot only,
 //! as in OpenSSL's own EdDSA). `algorithm-id` gives the DER AlgorithmIdentifier X.509, CMS and
 //! TLS code needs.
+//!
+//! OpenSSL 3.4 added the sign-message API (`EVP_PKEY_sign_message_init` with an algorithm such as
+//! `RSA-SHA256` or `ECDSA-SHA384` that fixes the digest): a context made by
+//! [`SignCtx::for_messages`] hashes with that digest and signs like `EVP_DigestSign`; after
+//! `sign_message_init`, a one-shot `sign` gets the message, not its hash (provider-signature(7)).
 
 use std::sync::Arc;
 
@@ -70,6 +75,10 @@ pub(crate) struct SignCtx {
     padding: Padding,
     salt: SaltLength,
     mgf1: Option<Digest>,
+    /// The digest of a sign-message algorithm (`RSA-SHA256`: SHA-256); `None` for the plain ones.
+    message_digest: Option<Digest>,
+    /// Set by `sign_message_init`: `sign` gets the message itself.
+    message_mode: bool,
 }
 
 impl SignCtx {
@@ -83,6 +92,21 @@ impl SignCtx {
             padding: Padding::Pkcs1,
             salt: SaltLength::AutoDigestMax,
             mgf1: None,
+            message_digest: None,
+            message_mode: false,
+        }
+    }
+
+    /// A context of a sign-message algorithm: `algorithm` (RSA or ECDSA) with `digest` fixed.
+    #[cfg(ossl_v340)]
+    pub(crate) fn for_messages(
+        prov: Arc<ProvCtx>,
+        algorithm: SigAlgorithm,
+        digest: Digest,
+    ) -> SignCtx {
+        SignCtx {
+            message_digest: Some(digest),
+            ..SignCtx::new(prov, algorithm)
         }
     }
 
@@ -101,6 +125,8 @@ impl SignCtx {
             padding: self.padding,
             salt: self.salt,
             mgf1: self.mgf1,
+            message_digest: self.message_digest,
+            message_mode: self.message_mode,
         })
     }
 
@@ -146,6 +172,7 @@ impl SignCtx {
         self.key = Some(key);
         self.digest = None;
         self.hashing = None;
+        self.message_mode = false;
         self.salt = SaltLength::AutoDigestMax;
         self.mgf1 = None;
         self.set_params(params)
@@ -180,7 +207,35 @@ impl SignCtx {
         Ok(())
     }
 
-    /// `digest_sign_update`.
+    /// `sign_message_init` (OpenSSL 3.4+): `digest_sign_init` with the algorithm's own digest;
+    /// a digest given in `params` must be that one.
+    #[cfg(ossl_v340)]
+    pub(crate) fn sign_message_init(
+        &mut self,
+        key: Option<Arc<KeyObj>>,
+        params: Params<'_>,
+    ) -> Result<()> {
+        let digest = self.message_digest.ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{:?} is not a sign-message algorithm (use e.g. RSA-SHA256)",
+                self.algorithm
+            ))
+        })?;
+        self.sign_init(key, params)?;
+        if self.digest.is_some_and(|set| set != digest) {
+            return Err(Error::BadParam(format!(
+                "this algorithm signs with {}; another digest cannot be set",
+                digest.name()
+            )));
+        }
+        self.digest = Some(digest);
+        let md = self.prov.md(digest)?;
+        self.hashing = Some(DigestCtx::new(&md)?);
+        self.message_mode = true;
+        Ok(())
+    }
+
+    /// `digest_sign_update`, and `sign_message_update`.
     pub(crate) fn digest_sign_update(&mut self, data: &[u8]) -> Result<()> {
         self.hashing
             .as_mut()
@@ -200,7 +255,7 @@ impl SignCtx {
             .ok_or_else(|| Error::BadParam("digest_sign_final without digest_sign_init".into()))?
             .finish()?;
         self.hashing = None;
-        self.sign(&hash, out)
+        self.sign_hash(&hash, out)
     }
 
     /// `digest_sign` (one-shot); used for EdDSA.
@@ -221,8 +276,20 @@ impl SignCtx {
         }
     }
 
-    /// `sign`: sign `tbs`, a hash (or, without a digest set, the raw input).
+    /// `sign`: sign `tbs`, a hash (or, without a digest set, the raw input); after
+    /// `sign_message_init`, the message.
     pub(crate) fn sign(&mut self, tbs: &[u8], out: OutBuf<'_>) -> Result<()> {
+        if self.message_mode {
+            if !out.is_size_query() {
+                self.message_mode = false;
+            }
+            return self.digest_sign(tbs, out);
+        }
+        self.sign_hash(tbs, out)
+    }
+
+    /// Signs `tbs`, a hash (or, without a digest set, the raw input).
+    fn sign_hash(&mut self, tbs: &[u8], out: OutBuf<'_>) -> Result<()> {
         // Borrowed, not cloned: inside an ASYNC job this frame may be paused, and a job that is
         // never resumed must not hold a reference (see token::offload).
         let key = self.key()?;
