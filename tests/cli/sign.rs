@@ -4,6 +4,7 @@
 //! signature is verified with the default provider against the public key pkcs11-tool read from
 //! the token, and must fail on a message with one byte changed.
 
+use crate::common::version::{openssl_at_least, openssl_version, skip};
 use crate::common::{Fixture, KeyType, SignatureCheck};
 
 const DIGESTS: [&str; 3] = ["sha256", "sha384", "sha512"];
@@ -292,4 +293,54 @@ fn verify_with_token_public_key_rsa() {
 #[test]
 fn verify_with_token_public_key_p256() {
     verify_with_token_public_key("sign-verify-pub-p256", KeyType::EcP256);
+}
+
+/// OpenSSL 3.4's sign-message API with token keys (tests/programs/sign_message.c):
+/// `EVP_PKEY_sign_message_init` with the provider's RSA-SHA256, RSA-SHA3-256, ECDSA-SHA384 and
+/// ECDSA-SHA256 (on P-384), streaming and one-shot, each signature verified by the default
+/// provider with the same algorithm and the token's public key. OpenSSL before 3.4 has no such
+/// API (and the provider registers these algorithms only when built against 3.4+ headers):
+/// there the program says so and the test records a skip.
+#[test]
+fn sign_message_api() {
+    let fx = Fixture::new("sign-message-api");
+    fx.generate_key(KeyType::Rsa2048, "01", "rsa");
+    fx.generate_key(KeyType::EcP384, "02", "p384");
+    let program = fx.compile_program("sign_message");
+    let message = fx.message("message.txt");
+    for (label, id, algorithm) in [
+        ("rsa", "01", "RSA-SHA256"),
+        ("rsa", "01", "RSA-SHA3-256"),
+        ("p384", "02", "ECDSA-SHA384"),
+        ("p384", "02", "ECDSA-SHA256"),
+    ] {
+        let public_key = fx.export_pubkey(id);
+        let uri = fx.private_key_uri(label);
+        let ran = fx.run_with_provider(&program, &[&uri, &public_key, &message, algorithm]);
+        if ran.output.status.code() == Some(77) {
+            assert!(
+                !openssl_at_least(3, 4),
+                "the sign-message API is missing on OpenSSL 3.4+\n{}",
+                ran.report()
+            );
+            skip(
+                "sign_message_api",
+                &format!(
+                    "OpenSSL {}.{} has no sign-message API (3.4 added it)",
+                    openssl_version().0,
+                    openssl_version().1
+                ),
+            );
+            return;
+        }
+        let ran = ran.success();
+        let stdout = ran.stdout();
+        assert!(
+            stdout.contains("from provider pkcs11")
+                && stdout.contains("sign_message_update/final:")
+                && stdout.contains("EVP_PKEY_sign:"),
+            "{algorithm} did not sign both ways through the provider\n{}",
+            ran.report()
+        );
+    }
 }
