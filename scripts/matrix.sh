@@ -8,7 +8,9 @@
 # The roots are prepared once in a cache directory outside the clone and reused (see
 # scripts/matrix/root.sh). For each OpenSSL version the provider is built against that version
 # (bindgen over its headers, through openssl-sys), its DT_NEEDED is checked to be that version's
-# libcrypto, and then each token cell runs with that version's `openssl` and libraries
+# libcrypto, for 3.5 and 4.0 the host's `cargo clippy -D warnings` runs over that version's
+# headers (the cfg(ossl_v340/v350) code), and then each token cell runs with that version's
+# `openssl` and libraries
 # (scripts/matrix/cell.sh): store listing, signatures with every key type the token offers,
 # TLS 1.3, a wrong PIN, fork; the softhsm cell also runs the CLI integration tests
 # (`cargo test --locked --test provider`). Prints a table and exits non-zero on any failure.
@@ -218,6 +220,31 @@ build() {
     fi
 }
 
+# lint VERSION: the host's `cargo clippy -D warnings` over VERSION's OpenSSL headers, copied
+# out of its root: code gated with cfg(ossl_v340)/cfg(ossl_v350) only compiles with those
+# headers, and the roots' Debian clippy (1.85) differs from the host's (`cargo check` does not
+# link, so the root's libraries are never loaded on the host). Returns 2 when the host has no
+# clippy.
+lint() {
+    local version=$1 root headers multiarch log=$MATRIX_CACHE/runs/$1/clippy.log
+    cargo clippy --version >/dev/null 2>&1 || return 2
+    root=$(root_dir "$version")
+    headers=$MATRIX_CACHE/headers/$version
+    multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+    rm -rf "$headers"
+    mkdir -p "$headers"
+    cp -r "$root/usr/include/openssl" "$headers/"
+    if [ -d "$root/usr/include/$multiarch/openssl" ]; then
+        cp "$root/usr/include/$multiarch/openssl/"* "$headers/openssl/"
+    fi
+    (cd "$repo" && OPENSSL_INCLUDE_DIR=$headers OPENSSL_LIB_DIR=$root/usr/lib/$multiarch \
+        OPENSSL_NO_PKG_CONFIG=1 CARGO_TARGET_DIR=$MATRIX_CACHE/target/clippy-$version \
+        cargo clippy --locked --all-targets -- -D warnings) >"$log" 2>&1 || {
+        tail -n 40 "$log" >&2
+        return 1
+    }
+}
+
 # The libcrypto the version's `openssl` binary loads, as a soname.
 openssl_libcrypto() {
     if [ "$1" = 3.0 ]; then
@@ -300,7 +327,22 @@ for version in "${versions[@]}"; do
         done
         continue
     fi
-    build_result[$version]="ok, DT_NEEDED $got (${version_text%% (*})"
+    lint_text=""
+    if [ "$version" != 3.0 ]; then
+        lint_status=0
+        timed "clippy $version" lint "$version" || lint_status=$?
+        case $lint_status in
+        0) lint_text=", clippy clean" ;;
+        2) lint_text=", clippy not run (no cargo clippy on the host)" ;;
+        *)
+            build_result[$version]="FAILED: cargo clippy with these headers (log: $MATRIX_CACHE/runs/$version/clippy.log)"
+            any_failure=1
+            ;;
+        esac
+    fi
+    if [ -z "${build_result[$version]:-}" ]; then
+        build_result[$version]="ok, DT_NEEDED $got$lint_text (${version_text%% (*})"
+    fi
     say "OpenSSL $version: ${build_result[$version]}"
     for token in "${tokens[@]}"; do
         say "=== OpenSSL $version × $token"
