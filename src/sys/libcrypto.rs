@@ -50,6 +50,11 @@ impl LibCtx {
     }
 }
 
+/// The library context pointer of `libctx` (NULL: the default context).
+pub(super) fn libctx_ptr(libctx: Option<&LibCtx>) -> *mut openssl_sys::OSSL_LIB_CTX {
+    libctx.map_or(ptr::null_mut(), |c| c.0)
+}
+
 impl Drop for LibCtx {
     fn drop(&mut self) {
         // SAFETY: made by OSSL_LIB_CTX_new_child and freed once.
@@ -66,6 +71,11 @@ unsafe impl Send for Md {}
 unsafe impl Sync for Md {}
 
 impl Md {
+    /// The `EVP_MD` for libcrypto calls in this layer.
+    pub(super) fn as_ptr(&self) -> *const openssl_sys::EVP_MD {
+        self.0
+    }
+
     /// Fetches `name` from `libctx` (or the default context).
     pub(crate) fn fetch(libctx: Option<&LibCtx>, name: &str) -> Result<Md> {
         let cname = CString::new(name).map_err(|_| Error::BadParam("digest name".into()))?;
@@ -455,6 +465,11 @@ impl Drop for PublicPkey {
 }
 
 impl PublicPkey {
+    /// The `EVP_PKEY` for libcrypto calls in this layer.
+    pub(super) fn as_ptr(&self) -> *mut openssl_sys::EVP_PKEY {
+        self.0
+    }
+
     /// Imports the public key `params` of type `key_type` (e.g. "RSA").
     pub(crate) fn from_params(
         libctx: Option<&LibCtx>,

@@ -6,6 +6,8 @@
 //! - `params`: typed views of `OSSL_PARAM` arrays; `slice`: NULL-safe slices and output buffers;
 //! - `core`: the core's upcalls (configuration, raising errors);
 //! - `libcrypto`: libcrypto objects (library context, digests, BIOs, certificates);
+//! - `primitives`: libcrypto primitives around token operations (random bytes, OAEP decoding,
+//!   X9.63 KDF, public-key RSA encryption);
 //! - `pkcs11`: PKCS#11 calls cryptoki does not wrap the way the provider needs;
 //! - `atfork`: fork detection and the fork gate;
 //! - `async_job`: ASYNC jobs, their wait contexts and eventfds.
@@ -17,4 +19,5 @@ pub(crate) mod core;
 pub(crate) mod libcrypto;
 pub(crate) mod params;
 pub(crate) mod pkcs11;
+pub(crate) mod primitives;
 pub(crate) mod slice;

@@ -108,6 +108,28 @@ impl<'a> Param<'a> {
         }
     }
 
+    /// The value as a `size_t` (with libcrypto's width conversion).
+    pub(crate) fn size(&self) -> Result<usize> {
+        let mut out: usize = 0;
+        // SAFETY: raw is a valid OSSL_PARAM; `out` is a valid size_t to write.
+        if unsafe { abi::OSSL_PARAM_get_size_t(self.raw, &mut out) } == 1 {
+            Ok(out)
+        } else {
+            Err(self.wrong_type("a non-negative integer"))
+        }
+    }
+
+    /// The value as a C `unsigned int` (with libcrypto's width conversion).
+    pub(crate) fn uint(&self) -> Result<u32> {
+        let mut out: c_uint = 0;
+        // SAFETY: raw is a valid OSSL_PARAM; `out` is a valid unsigned int to write.
+        if unsafe { abi::OSSL_PARAM_get_uint(self.raw, &mut out) } == 1 {
+            Ok(out)
+        } else {
+            Err(self.wrong_type("a non-negative integer"))
+        }
+    }
+
     /// The value as an unsigned big number, big-endian.
     pub(crate) fn big_number(&self) -> Result<Vec<u8>> {
         let mut bn: *mut openssl_sys::BIGNUM = ptr::null_mut();
@@ -175,6 +197,12 @@ impl ParamsOut<'_> {
     pub(crate) fn set_size(&mut self, key: &CStr, value: usize) -> Result<()> {
         // SAFETY: p is an element of the caller's writable array.
         self.answer(key, |p| unsafe { abi::OSSL_PARAM_set_size_t(p, value) })
+    }
+
+    /// Sets an `unsigned int` parameter if requested.
+    pub(crate) fn set_uint(&mut self, key: &CStr, value: u32) -> Result<()> {
+        // SAFETY: p is an element of the caller's writable array.
+        self.answer(key, |p| unsafe { abi::OSSL_PARAM_set_uint(p, value) })
     }
 
     /// Sets a UTF-8 string parameter if requested.

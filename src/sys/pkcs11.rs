@@ -1,6 +1,7 @@
 //! The PKCS#11 calls that need `unsafe` beyond what cryptoki wraps: `C_Initialize` arguments
 //! with a `pReserved` string (`pkcs11-module-init-args`, used e.g. by NSS's softokn for its
-//! configuration), and direct `C_SignInit`/`C_Sign` (see [`SignFunctions`]).
+//! configuration), and direct `C_SignInit`/`C_Sign` and `C_DecryptInit`/`C_Decrypt` (see
+//! [`SignFunctions`], [`DecryptFunctions`]).
 
 use std::ffi::{CStr, CString, c_void};
 use std::ptr::NonNull;
@@ -163,34 +164,8 @@ impl SignFunctions {
     /// The entry points of the module at `path`, which cryptoki has already loaded (so this
     /// finds the same instance and never loads a second copy).
     pub(crate) fn of_loaded_module(path: &str) -> Result<SignFunctions> {
+        let list = loaded_function_list(path)?;
         let missing = |what: &str| Error::Module(format!("{path}: {what}"));
-        let c_path = CString::new(path).map_err(|_| missing("path contains a NUL byte"))?;
-        // SAFETY: c_path is a valid C string; RTLD_NOLOAD only takes a new reference to a
-        // library already in the process and runs no initialisers. The reference is never
-        // dropped, so the function pointers below stay valid for the life of the process.
-        let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
-        if lib.is_null() {
-            return Err(missing("not loaded"));
-        }
-        // SAFETY: lib is a live handle and the symbol name a valid C string.
-        let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
-        if symbol.is_null() {
-            return Err(missing("no C_GetFunctionList"));
-        }
-        // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature
-        // (PKCS#11 3.0 §5.2).
-        let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
-            unsafe { std::mem::transmute(symbol) };
-        let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
-        // SAFETY: the module writes a pointer to its static function list into `list`; it is
-        // initialised already, and C_GetFunctionList may be called at any time.
-        let rv = unsafe { get_function_list(&mut list) };
-        if rv != CKR_OK || list.is_null() {
-            return Err(missing("C_GetFunctionList failed"));
-        }
-        // SAFETY: list points at the module's function list, valid while the module is loaded
-        // (for the rest of the process, see above).
-        let list = unsafe { &*list };
         Ok(SignFunctions {
             sign_init: list.C_SignInit.ok_or_else(|| missing("no C_SignInit"))?,
             sign: list.C_Sign.ok_or_else(|| missing("no C_Sign"))?,
@@ -252,6 +227,130 @@ impl SignFunctions {
         }
         Err(Error::Module(
             "C_Sign returned an inconsistent signature length".into(),
+        ))
+    }
+}
+
+/// The function list of the module at `path`, which cryptoki has already loaded.
+fn loaded_function_list(path: &str) -> Result<&'static CK_FUNCTION_LIST> {
+    let missing = |what: &str| Error::Module(format!("{path}: {what}"));
+    let c_path = CString::new(path).map_err(|_| missing("path contains a NUL byte"))?;
+    // SAFETY: c_path is a valid C string; RTLD_NOLOAD only takes a new reference to a
+    // library already in the process and runs no initialisers. The reference is never
+    // dropped, so the function list below stays valid for the life of the process.
+    let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+    if lib.is_null() {
+        return Err(missing("not loaded"));
+    }
+    // SAFETY: lib is a live handle and the symbol name a valid C string.
+    let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
+    if symbol.is_null() {
+        return Err(missing("no C_GetFunctionList"));
+    }
+    // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature
+    // (PKCS#11 3.0 §5.2).
+    let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
+        unsafe { std::mem::transmute(symbol) };
+    let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
+    // SAFETY: the module writes a pointer to its static function list into `list`; it is
+    // initialised already, and C_GetFunctionList may be called at any time.
+    let rv = unsafe { get_function_list(&mut list) };
+    if rv != CKR_OK || list.is_null() {
+        return Err(missing("C_GetFunctionList failed"));
+    }
+    // SAFETY: list points at the module's function list, valid while the module is loaded
+    // (for the rest of the process, see above); nothing writes to it.
+    Ok(unsafe { &*list })
+}
+
+/// The module's own `C_DecryptInit` and `C_Decrypt`, for what cryptoki's `Session::decrypt`
+/// cannot do: a context-specific login between the two (keys with `CKA_ALWAYS_AUTHENTICATE`),
+/// and one `C_Decrypt` into a buffer of the modulus size instead of a length query first.
+pub(crate) struct DecryptFunctions {
+    decrypt_init:
+        unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE) -> CK_RV,
+    decrypt: unsafe extern "C" fn(
+        CK_SESSION_HANDLE,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        *mut CK_ULONG,
+    ) -> CK_RV,
+}
+
+impl DecryptFunctions {
+    /// The entry points of the module at `path`, which cryptoki has already loaded.
+    pub(crate) fn of_loaded_module(path: &str) -> Result<DecryptFunctions> {
+        let list = loaded_function_list(path)?;
+        let missing = |what: &str| Error::Module(format!("{path}: {what}"));
+        Ok(DecryptFunctions {
+            decrypt_init: list
+                .C_DecryptInit
+                .ok_or_else(|| missing("no C_DecryptInit"))?,
+            decrypt: list.C_Decrypt.ok_or_else(|| missing("no C_Decrypt"))?,
+        })
+    }
+
+    /// `C_DecryptInit` of `key` with `mechanism` on `session`.
+    pub(crate) fn decrypt_init(
+        &self,
+        session: &Session,
+        mechanism: &Mechanism<'_>,
+        key: ObjectHandle,
+    ) -> Result<()> {
+        let mut mechanism = CK_MECHANISM::from(mechanism);
+        // SAFETY: session and key are handles of this module; `mechanism` (and the parameter
+        // block it points at, owned by the caller's Mechanism) lives across the call.
+        let rv = unsafe { (self.decrypt_init)(session.handle(), &mut mechanism, key.handle()) };
+        Ok(Rv::from(rv).into_result(Function::DecryptInit)?)
+    }
+
+    /// One `C_Decrypt` of `data` (after `decrypt_init`) into a buffer of `expected_len`
+    /// bytes, and a second one if the token reports a bigger size. The buffer is wiped when
+    /// the token fails, so no partial plaintext is left behind.
+    pub(crate) fn decrypt(
+        &self,
+        session: &Session,
+        data: &[u8],
+        expected_len: usize,
+    ) -> Result<Vec<u8>> {
+        let data_len = CK_ULONG::try_from(data.len())
+            .map_err(|_| Error::BadParam("data to decrypt is too long".into()))?;
+        let mut plain = vec![0u8; expected_len.max(1)];
+        for _attempt in 0..2 {
+            let mut len = CK_ULONG::try_from(plain.len()).unwrap_or(CK_ULONG::MAX);
+            // SAFETY: C_Decrypt reads `data_len` bytes from data (the pointer is non-const only
+            // for history) and writes at most `len` bytes into plain, then stores the length
+            // it wrote (or needs) in len.
+            let rv = unsafe {
+                (self.decrypt)(
+                    session.handle(),
+                    data.as_ptr().cast_mut(),
+                    data_len,
+                    plain.as_mut_ptr(),
+                    &mut len,
+                )
+            };
+            let needed = usize::try_from(len).unwrap_or(usize::MAX);
+            match Rv::from(rv) {
+                Rv::Ok if needed <= plain.len() => {
+                    plain.truncate(needed);
+                    return Ok(plain);
+                }
+                // The operation stays active after CKR_BUFFER_TOO_SMALL (PKCS#11 3.0 §5.2).
+                Rv::Error(RvError::BufferTooSmall) if needed > plain.len() => {
+                    plain.fill(0);
+                    plain = vec![0u8; needed];
+                }
+                other => {
+                    plain.fill(0);
+                    other.into_result(Function::Decrypt)?;
+                }
+            }
+        }
+        plain.fill(0);
+        Err(Error::Module(
+            "C_Decrypt returned an inconsistent plaintext length".into(),
         ))
     }
 }

@@ -8,8 +8,10 @@
 //! - `pool`: the slot's session pool; `login`: its login state and PIN order;
 //! - `object`: keys and certificates found on a token, and where a key lives;
 //! - `op`: the chokepoint; `offload`: running it on worker threads for ASYNC jobs;
+//! - `generate`: key-pair generation requests, the token to make them on, the templates;
 //! - `metrics`: sign-duration histograms and gauges.
 
+pub(crate) mod generate;
 pub(crate) mod login;
 pub(crate) mod metrics;
 pub(crate) mod module;

@@ -14,7 +14,7 @@ use super::slot::Slot;
 use crate::config::{Config, Quirks};
 use crate::error::{Error, Result};
 use crate::sys::atfork::TokenCall;
-use crate::sys::pkcs11::SignFunctions;
+use crate::sys::pkcs11::{DecryptFunctions, SignFunctions};
 
 /// A loaded and initialised PKCS#11 module with the slots seen so far.
 pub(crate) struct Module {
@@ -27,6 +27,8 @@ pub(crate) struct Module {
     /// Direct `C_SignInit`/`C_Sign`; `None` if they could not be looked up (then cryptoki's
     /// combined call is used, and keys that need a login per signature cannot sign).
     sign_functions: Option<Arc<SignFunctions>>,
+    /// Direct `C_DecryptInit`/`C_Decrypt`, as `sign_functions`.
+    decrypt_functions: Option<Arc<DecryptFunctions>>,
     slots: Mutex<Vec<Arc<Slot>>>,
 }
 
@@ -107,9 +109,17 @@ impl Module {
                 None
             }
         };
+        let decrypt_functions = match DecryptFunctions::of_loaded_module(&path) {
+            Ok(functions) => Some(Arc::new(functions)),
+            Err(e) => {
+                log::debug!("direct C_Decrypt unavailable: {e}");
+                None
+            }
+        };
         Ok(Module {
             pkcs11,
             sign_functions,
+            decrypt_functions,
             path,
             generation,
             no_deinit: quirks.no_deinit,
@@ -148,6 +158,7 @@ impl Module {
                 id,
                 Arc::clone(&self.settings),
                 self.sign_functions.clone(),
+                self.decrypt_functions.clone(),
             );
             match opened {
                 Ok(slot) => {

@@ -413,6 +413,36 @@ fn find_handles(
     Ok(session.find_objects(&template)?)
 }
 
+/// The key whose private key object is `handle` (e.g. one just generated), read as `find`
+/// reads keys.
+pub(crate) fn private_key(
+    slot: &Arc<Slot>,
+    session: &Session,
+    handle: ObjectHandle,
+) -> Result<Arc<KeyObj>> {
+    match key(slot, session, handle, true)? {
+        Some(Found::Key(key)) => Ok(key),
+        _ => Err(Error::NotFound(format!(
+            "the private key object {handle} on token '{}' is not a key this provider offers",
+            slot.label()
+        ))),
+    }
+}
+
+/// True when a private key with `label` or with `id` is already on the token (either would
+/// make a URI naming a new key by that label or id ambiguous).
+pub(crate) fn private_key_exists(
+    session: &Session,
+    label: Option<&str>,
+    id: Option<&Vec<u8>>,
+) -> Result<bool> {
+    if label.is_some() && !find_handles(session, ObjectClass::PRIVATE_KEY, label, None)?.is_empty()
+    {
+        return Ok(true);
+    }
+    Ok(id.is_some() && !find_handles(session, ObjectClass::PRIVATE_KEY, None, id)?.is_empty())
+}
+
 fn text(bytes: Vec<u8>) -> Option<String> {
     String::from_utf8(bytes).ok()
 }

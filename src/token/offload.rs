@@ -21,6 +21,7 @@
 //! use. The queue is bounded; when the token's session limit is reached, requests wait in the
 //! queue (workers are at most the session limit by default), never on the event loop's thread.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -42,7 +43,7 @@ struct ChannelState {
     /// Number of the request in flight (the last one started).
     ticket: u64,
     /// The result of request `.0`.
-    result: Option<(u64, Result<Vec<u8>>)>,
+    result: Option<(u64, Result<Output>)>,
 }
 
 impl Channel {
@@ -71,7 +72,7 @@ impl Channel {
 
     /// Stores the result of request `ticket` and wakes the program. The eventfd is written
     /// under the lock, so a job that takes the result also drains that very wake-up.
-    fn complete(&self, ticket: u64, result: Result<Vec<u8>>) {
+    fn complete(&self, ticket: u64, result: Result<Output>) {
         if let Ok(mut state) = self.state.lock() {
             if state.ticket == ticket {
                 state.result = Some((ticket, result));
@@ -81,7 +82,7 @@ impl Channel {
     }
 
     /// The result of request `ticket`, if it is there.
-    fn take(&self, ticket: u64) -> Result<Option<Result<Vec<u8>>>> {
+    fn take(&self, ticket: u64) -> Result<Option<Result<Output>>> {
         let mut state = self.lock()?;
         match state.result.take() {
             Some((done, result)) if done == ticket => {
@@ -96,8 +97,12 @@ impl Channel {
     }
 }
 
-/// The work of one request: a key operation through the chokepoint.
-pub(crate) type Work = Box<dyn FnOnce() -> Result<Vec<u8>> + Send>;
+/// What a request gives back: the output of a key operation (`Vec<u8>`) or a generated key,
+/// taken back to its type by [`run_in_job`].
+type Output = Box<dyn Any + Send>;
+
+/// The work of one request: a key operation (or generation) through the chokepoint.
+type Work = Box<dyn FnOnce() -> Result<Output> + Send>;
 
 /// One queued request.
 struct Task {
@@ -211,7 +216,20 @@ impl WorkerPool {
 }
 
 /// Runs `work` on a worker of `pool` while the current job waits paused.
-pub(crate) fn run_in_job(job: &Job, pool: &WorkerPool, work: Work) -> Result<Vec<u8>> {
+pub(crate) fn run_in_job<T: Send + 'static>(
+    job: &Job,
+    pool: &WorkerPool,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let work: Work = Box::new(move || work().map(|value| Box::new(value) as Output));
+    let output = run_work_in_job(job, pool, work)?;
+    output
+        .downcast::<T>()
+        .map(|value| *value)
+        .map_err(|_| Error::Module("an asynchronous request returned the wrong type".into()))
+}
+
+fn run_work_in_job(job: &Job, pool: &WorkerPool, work: Work) -> Result<Output> {
     let channel = match job.registered::<Channel>(&WAIT_KEY) {
         Some(channel) => channel,
         None => {

@@ -1,21 +1,23 @@
 //! One slot with a token: its identity (for URI matching) and the token calls made with one of
-//! its keys on one of its sessions (PKCS#11 3.0 §5.12 signing). The slot's session pool is in
-//! `pool`, its login state in `login`.
+//! its keys on one of its sessions (PKCS#11 3.0 §5.12 signing, §5.10 decryption, §5.18 key
+//! derivation). The slot's session pool is in `pool`, its login state in `login`; key
+//! generation (§5.18) opens its own read-write session here, as nothing else needs one.
 
 use std::sync::Arc;
 
 use cryptoki::context::Pkcs11;
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki::slot::{Limit, Slot as SlotId};
+use zeroize::Zeroizing;
 
 use super::login::{Login, Pin, PinRequest};
 use super::pool::{PooledSession, SessionPool};
 use super::settings::SlotSettings;
 use crate::error::{Error, Result};
 use crate::sys::atfork::TokenCall;
-use crate::sys::pkcs11::SignFunctions;
+use crate::sys::pkcs11::{DecryptFunctions, SignFunctions};
 use crate::uri::Pkcs11Uri;
 
 /// Identity strings of a slot and its token, blank-padding removed.
@@ -61,12 +63,16 @@ pub(crate) struct Slot {
     /// The token's `ulMaxSessionCount`, when it states a limit.
     session_limit: Option<usize>,
     sign_functions: Option<Arc<SignFunctions>>,
+    decrypt_functions: Option<Arc<DecryptFunctions>>,
+    /// The token is write-protected (`CKF_WRITE_PROTECTED`): no key generation.
+    write_protected: bool,
+    pkcs11: Pkcs11,
     pool: SessionPool,
     login: Login,
 }
 
-/// One signing call on the token: the session, the key object, the mechanism, the input and
-/// the size of the output the key makes.
+/// One call with a key on the token (sign, decrypt, derive): the session, the key object, the
+/// mechanism, the input and the size of the output the key makes.
 pub(crate) struct SignCall<'a> {
     pub(crate) session: &'a Session,
     pub(crate) key: ObjectHandle,
@@ -83,6 +89,7 @@ impl Slot {
         id: SlotId,
         settings: Arc<SlotSettings>,
         sign_functions: Option<Arc<SignFunctions>>,
+        decrypt_functions: Option<Arc<DecryptFunctions>>,
     ) -> Result<Slot> {
         let slot_info = pkcs11.get_slot_info(id)?;
         let token = pkcs11.get_token_info(id)?;
@@ -112,12 +119,15 @@ impl Slot {
                 &identity.label,
                 settings.max_idle_sessions,
             ),
-            login: Login::new(pkcs11, id, &token, Arc::clone(&settings)),
+            login: Login::new(pkcs11.clone(), id, &token, Arc::clone(&settings)),
+            write_protected: token.write_protected(),
+            pkcs11,
             id,
             identity,
             settings,
             session_limit,
             sign_functions,
+            decrypt_functions,
         })
     }
 
@@ -162,6 +172,90 @@ impl Slot {
             self.login.context_login(call.session)?;
         }
         functions.sign(call.session, call.input, call.output_len)
+    }
+
+    /// Decrypts on the token: `C_DecryptInit`, a context-specific login when the key needs one,
+    /// and one `C_Decrypt` into a buffer of the modulus size. A failed decryption leaves no
+    /// partial plaintext behind.
+    pub(crate) fn decrypt(&self, call: &SignCall<'_>) -> Result<Vec<u8>> {
+        let Some(functions) = &self.decrypt_functions else {
+            if call.always_authenticate {
+                return Err(Error::Unsupported(format!(
+                    "a key on token '{}' needs a login per use (CKA_ALWAYS_AUTHENTICATE), but \
+                     the module's C_DecryptInit/C_Decrypt could not be looked up",
+                    self.label()
+                )));
+            }
+            return Ok(call.session.decrypt(call.mechanism, call.key, call.input)?);
+        };
+        // Modules that use OpenSSL themselves (SoftHSM2) leave their own errors behind on a bad
+        // ciphertext; the provider reports the failure itself.
+        crate::sys::libcrypto::discarding_errors(|| {
+            functions.decrypt_init(call.session, call.mechanism, call.key)?;
+            if call.always_authenticate {
+                self.login.context_login(call.session)?;
+            }
+            functions.decrypt(call.session, call.input, call.output_len)
+        })
+    }
+
+    /// Derives a secret on the token (`C_DeriveKey` into a session object that is extractable
+    /// and not sensitive, `output_len` bytes), reads its value and destroys the object, also
+    /// when reading fails.
+    pub(crate) fn derive_secret(&self, call: &SignCall<'_>) -> Result<Vec<u8>> {
+        let value_len = u64::try_from(call.output_len)
+            .map_err(|_| Error::BadParam("secret length out of range".into()))?;
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Token(false),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+            Attribute::ValueLen(value_len.into()),
+        ];
+        let secret = crate::sys::libcrypto::discarding_errors(|| {
+            call.session.derive_key(call.mechanism, call.key, &template)
+        })?;
+        let read = call.session.get_attributes(secret, &[AttributeType::Value]);
+        if let Err(e) = call.session.destroy_object(secret) {
+            log::debug!(
+                "C_DestroyObject of a derived secret on '{}': {e}",
+                self.label()
+            );
+        }
+        let value = read?.into_iter().find_map(|attr| match attr {
+            Attribute::Value(v) => Some(Zeroizing::new(v)),
+            _ => None,
+        });
+        let value = value.ok_or_else(|| {
+            Error::Module(format!(
+                "token '{}' returned no value for a derived secret",
+                self.label()
+            ))
+        })?;
+        Ok(value.to_vec())
+    }
+
+    /// Whether the token can generate key pairs with `mechanism` (and is not write-protected).
+    pub(crate) fn can_generate(&self, mechanism: MechanismType) -> bool {
+        if self.write_protected {
+            return false;
+        }
+        match self.pkcs11.get_mechanism_info(self.id, mechanism) {
+            Ok(info) => info.generate_key_pair(),
+            Err(e) => {
+                log::debug!("token '{}' has no {mechanism}: {e}", self.label());
+                false
+            }
+        }
+    }
+
+    /// A read-write session of its own (outside the pool, closed when dropped): only key
+    /// generation writes to the token; every other operation uses the read-only pool.
+    pub(crate) fn read_write_session(&self) -> Result<Session> {
+        self.pkcs11.open_rw_session(self.id).map_err(|e| {
+            Error::from(e).context(format!("read-write session on '{}'", self.label()))
+        })
     }
 
     /// Copies a key object into a session object (`CKA_TOKEN = false`) on the slot's long-lived
