@@ -502,7 +502,7 @@ impl SignCtx {
     }
 }
 
-fn hash_mechanism(digest: Digest) -> Result<MechanismType> {
+pub(crate) fn hash_mechanism(digest: Digest) -> Result<MechanismType> {
     Ok(match digest {
         Digest::Sha1 => MechanismType::SHA1,
         Digest::Sha224 => MechanismType::SHA224,
@@ -518,7 +518,7 @@ fn hash_mechanism(digest: Digest) -> Result<MechanismType> {
     })
 }
 
-fn mgf1_type(digest: Digest) -> Result<PkcsMgfType> {
+pub(crate) fn mgf1_type(digest: Digest) -> Result<PkcsMgfType> {
     Ok(match digest {
         Digest::Sha1 => PkcsMgfType::MGF1_SHA1,
         Digest::Sha224 => PkcsMgfType::MGF1_SHA224,

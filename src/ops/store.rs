@@ -57,6 +57,30 @@ fn not_private(uri: &str, what: &str) -> Error {
     ))
 }
 
+/// The PIN a URI gives: `pin-value`, or the first line of the `pin-source` file.
+pub(crate) fn pin_from_uri(uri: &Pkcs11Uri) -> Result<Option<Pin>> {
+    if let Some(pin) = &uri.pin_value {
+        return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
+    }
+    if uri.pin_source.is_some() {
+        let path = uri
+            .pin_source_path()
+            .ok_or_else(|| Error::Uri("pin-source must be a file path or a file: URI".into()))?;
+        // One text for every way the file can be unusable (missing, unreadable, not a regular
+        // file, not UTF-8, a long line, empty): the URI may come from someone who must not
+        // learn anything about the files this program can read.
+        let pin = crate::config::read_pin_file(path).map_err(|e| {
+            log::debug!("pin-source: {e}");
+            Error::Uri(format!(
+                "the URI's pin-source '{path}' cannot be used: it must be a readable regular \
+                 file whose first line is the PIN"
+            ))
+        })?;
+        return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
+    }
+    Ok(None)
+}
+
 impl StoreCtx {
     /// `OSSL_FUNC_store_open`: parses the URI (no token access yet). Only a URI that is not
     /// `pkcs11:` at all fails here, so other loaders can try it.
@@ -189,26 +213,7 @@ impl StoreCtx {
     }
 
     fn uri_pin(&self) -> Result<Option<Pin>> {
-        if let Some(pin) = &self.uri.pin_value {
-            return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
-        }
-        if self.uri.pin_source.is_some() {
-            let path = self.uri.pin_source_path().ok_or_else(|| {
-                Error::Uri("pin-source must be a file path or a file: URI".into())
-            })?;
-            // One text for every way the file can be unusable (missing, unreadable, not a
-            // regular file, not UTF-8, a long line, empty): the URI may come from someone
-            // who must not learn anything about the files this program can read.
-            let pin = crate::config::read_pin_file(path).map_err(|e| {
-                log::debug!("pin-source: {e}");
-                Error::Uri(format!(
-                    "the URI's pin-source '{path}' cannot be used: it must be a readable \
-                     regular file whose first line is the PIN"
-                ))
-            })?;
-            return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
-        }
-        Ok(None)
+        pin_from_uri(&self.uri)
     }
 
     fn resolve(&mut self, mut prompt: Option<&mut Prompt<'_>>) -> Result<Vec<Found>> {
