@@ -43,7 +43,7 @@ use crate::token::op::{self, KeyOp, Mech};
 const RSA_PKCS1_PADDING: i32 = 1;
 const RSA_NO_PADDING: i32 = 3;
 const RSA_PKCS1_OAEP_PADDING: i32 = 4;
-const RSA_PKCS1_WITH_TLS_PADDING: i32 = 5;
+const RSA_PKCS1_WITH_TLS_PADDING: i32 = 7;
 
 /// Size of a TLS pre-master secret (`SSL_MAX_MASTER_KEY_LENGTH`).
 const TLS_PREMASTER_LEN: usize = 48;

@@ -106,7 +106,7 @@ impl GenCtx {
     /// `gen_set_params`.
     pub(crate) fn set_params(&mut self, params: Params<'_>) -> Result<()> {
         if let Some(p) = params.find(PARAM_URI) {
-            let text = p.utf8()?;
+            let text = escape_unsafe_characters(p.utf8()?);
             let options = self.prov.config().uri_unknown_attributes.into();
             let uri = Pkcs11Uri::parse_with(text.as_bytes(), options)
                 .map_err(|e| Error::Uri(format!("pkcs11_uri: {e}")))?;
@@ -242,6 +242,22 @@ impl GenCtx {
     }
 }
 
+/// `text` with the characters no URI may hold as they are (spaces, controls, non-ASCII, and
+/// `"<>\^`{|}`) percent-encoded: latchset takes `pkcs11:object=My Key` for a new key, and its
+/// users' scripts (and test programs) write labels that way. Everything else is parsed as
+/// strictly as any other URI.
+fn escape_unsafe_characters(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte <= b' ' || byte >= 0x7f || b"\"<>\\^`{|}".contains(&byte) {
+            out.push_str(&format!("%{byte:02X}"));
+        } else {
+            out.push(char::from(byte));
+        }
+    }
+    out
+}
+
 /// The URI's token and slot attributes only: what selects the token to generate on.
 fn token_part(uri: Pkcs11Uri) -> Pkcs11Uri {
     Pkcs11Uri {
@@ -294,6 +310,15 @@ mod tests {
         let token = token_part(uri);
         assert_eq!(token.token.as_deref(), Some("t"));
         assert!(token.object.is_none() && token.id.is_none() && token.pin_value.is_none());
+    }
+
+    #[test]
+    fn spaces_in_a_new_key_label_are_taken() {
+        let text = escape_unsafe_characters("pkcs11:object=RSA Pkey Test;id=%01");
+        assert_eq!(text, "pkcs11:object=RSA%20Pkey%20Test;id=%01");
+        let uri = Pkcs11Uri::parse_with(text.as_bytes(), Default::default()).unwrap();
+        assert_eq!(uri.object.as_deref(), Some("RSA Pkey Test"));
+        assert_eq!(escape_unsafe_characters("a\u{e9}"), "a%C3%A9");
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub(crate) struct SignCtx {
     padding: Padding,
     salt: SaltLength,
     mgf1: Option<Digest>,
+    /// Fork generation the operation was started in (see `check_same_process`).
+    started_in: u64,
 }
 
 impl SignCtx {
@@ -83,6 +85,7 @@ impl SignCtx {
             padding: Padding::Pkcs1,
             salt: SaltLength::AutoDigestMax,
             mgf1: None,
+            started_in: crate::sys::atfork::generation(),
         }
     }
 
@@ -101,7 +104,24 @@ impl SignCtx {
             padding: self.padding,
             salt: self.salt,
             mgf1: self.mgf1,
+            started_in: self.started_in,
         })
+    }
+
+    /// An operation started before `fork()` cannot be finished in the child: a token's
+    /// operation belongs to the session of the process that started it (latchset's test suite
+    /// checks that the child fails, as it does with latchset/pkcs11-provider). Start it again
+    /// in the child.
+    fn check_same_process(&self) -> Result<()> {
+        if self.started_in == crate::sys::atfork::generation() {
+            Ok(())
+        } else {
+            Err(Error::Unsupported(
+                "this signing operation was started before fork(); start it again in this \
+                 process"
+                    .into(),
+            ))
+        }
     }
 
     fn key(&self) -> Result<&Arc<KeyObj>> {
@@ -144,6 +164,7 @@ impl SignCtx {
             Padding::Pkcs1
         };
         self.key = Some(key);
+        self.started_in = crate::sys::atfork::generation();
         self.digest = None;
         self.hashing = None;
         self.salt = SaltLength::AutoDigestMax;
@@ -194,6 +215,7 @@ impl SignCtx {
             out.set_size(self.key()?.max_signature_size());
             return Ok(());
         }
+        self.check_same_process()?;
         let hash = self
             .hashing
             .as_mut()
@@ -211,6 +233,7 @@ impl SignCtx {
         }
         match self.algorithm {
             SigAlgorithm::Ed25519 | SigAlgorithm::Ed448 => {
+                self.check_same_process()?;
                 let signature = self.sign_on_token(self.key()?, Mech::Eddsa, message.to_vec())?;
                 out.write(&signature)
             }
@@ -230,6 +253,7 @@ impl SignCtx {
             out.set_size(key.max_signature_size());
             return Ok(());
         }
+        self.check_same_process()?;
         if out.capacity() < key.max_signature_size() {
             return Err(Error::BadParam(format!(
                 "signature buffer of {} bytes is smaller than the {} bytes needed",
