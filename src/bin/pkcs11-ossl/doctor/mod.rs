@@ -1,0 +1,704 @@
+//! `pkcs11-ossl doctor [URI]`: checks a set-up in the order things go wrong for a first-time
+//! user, one line per check (`ok`, `FAIL` with a `fix:` line, or `skip` when an earlier
+//! failure makes the check meaningless), and exits non-zero when a check failed.
+//!
+//! 1. the configuration file, its pkcs11-ossl provider section, `activate`, the provider
+//!    library (the `module =` file or `<modules dir>/<name>.so`), and whether OpenSSL itself
+//!    loads the provider from that file (`openssl list -providers`);
+//! 2. the section's keys and values (the provider's own parser; misspelt keys are named);
+//! 3. the PKCS#11 module loads and initialises; the tokens (those the URI selects);
+//! 4. the PIN source: readable, a regular file, not readable by everyone;
+//! 5. one login per token, never retried: after a refused PIN nothing else logs in;
+//! 6. with a URI: each private key it selects signs through the provider (the `openssl`
+//!    command with this configuration) and the signature verifies with the key's public key,
+//!    and each certificate with the key's `CKA_ID` holds that public key (`keys`).
+
+mod keys;
+
+use std::env;
+use std::fmt::Display;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pkcs11_ossl::tool::{self, Settings, Uri};
+use zeroize::Zeroizing;
+
+use crate::cnf::{self, Cnf, ProviderEntry};
+use crate::setup::{self, PinOrigin};
+use crate::token::{self, LoginError, Module, Pin, TokenEntry};
+
+/// Keys of a provider section that OpenSSL itself reads (provider(7), config(5)).
+const OPENSSL_PROVIDER_KEYS: &[&str] = &["module", "activate", "identity", "soft_load"];
+
+/// The printed result of the checks.
+pub(crate) struct Report {
+    checks: usize,
+    failed: usize,
+}
+
+impl Report {
+    fn new() -> Report {
+        Report {
+            checks: 0,
+            failed: 0,
+        }
+    }
+
+    pub(crate) fn ok(&mut self, check: &str, detail: impl Display) {
+        self.checks += 1;
+        println!("ok    {check}: {detail}");
+    }
+
+    pub(crate) fn fail(&mut self, check: &str, problem: impl Display, fix: impl Display) {
+        self.checks += 1;
+        self.failed += 1;
+        println!("FAIL  {check}: {problem}");
+        println!("      fix: {fix}");
+    }
+
+    pub(crate) fn skip(&mut self, check: &str, why: impl Display) {
+        println!("skip  {check}: {why}");
+    }
+}
+
+/// What the configuration checks found.
+struct ConfigFindings {
+    path: Option<PathBuf>,
+    /// OpenSSL loads the provider from this file (`openssl list -providers`).
+    provider_loads: bool,
+    entry: Option<ProviderEntry>,
+    settings: Option<Settings>,
+}
+
+pub(crate) fn run(config: Option<&Path>, text: Option<&str>) -> Result<bool, String> {
+    let mut report = Report::new();
+    let findings = check_config(&mut report, config);
+    let settings = findings.settings.as_ref();
+    let uri = match text {
+        Some(text) => {
+            let ignore = settings.is_some_and(|s| s.ignore_unknown_uri_attributes);
+            match Uri::parse(text, ignore) {
+                Ok(uri) => {
+                    report.ok("URI", &uri);
+                    Some(uri)
+                }
+                Err(problem) => {
+                    report.fail(
+                        "URI",
+                        format!("'{}': {problem}", setup::redact_query(text)),
+                        "correct the URI (pkcs11-ossl(7), URIS); `pkcs11-ossl list` prints \
+                         the URI of every key",
+                    );
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    check_tokens(&mut report, &findings, uri.as_ref(), text);
+    if report.failed == 0 {
+        println!("doctor: {} checks, all ok", report.checks);
+    } else {
+        println!("doctor: {} checks, {} failed", report.checks, report.failed);
+    }
+    Ok(report.failed == 0)
+}
+
+/// Checks 1 and 2.
+fn check_config(report: &mut Report, explicit: Option<&Path>) -> ConfigFindings {
+    let mut findings = ConfigFindings {
+        path: None,
+        provider_loads: false,
+        entry: None,
+        settings: None,
+    };
+    let env_only = || tool::settings(|_| None, |name| env::var(name).ok()).ok();
+    let (path, origin) = setup::config_path(explicit);
+    let cnf = match Cnf::load(&path) {
+        Ok(cnf) => {
+            report.ok(
+                "config file",
+                format!("{} ({})", path.display(), origin.describe()),
+            );
+            cnf
+        }
+        Err(problem) => {
+            report.fail(
+                "config file",
+                problem,
+                "pass --config FILE, or set OPENSSL_CONF to the openssl.cnf that loads the \
+                 provider (example: /usr/share/doc/pkcs11-ossl/openssl.cnf.example)",
+            );
+            findings.settings = env_only();
+            return findings;
+        }
+    };
+    findings.path = Some(path.clone());
+    let entry = match cnf::find_provider(&cnf) {
+        Ok(entry) => {
+            report.ok(
+                "provider section",
+                format!("[{}] (provider '{}')", entry.section, entry.name),
+            );
+            entry
+        }
+        Err(not_found) => {
+            report.fail("provider section", not_found.problem, not_found.fix);
+            findings.settings = env_only();
+            return findings;
+        }
+    };
+    let active = check_activate(report, &entry);
+    let library = check_library(report, &entry);
+    if active && library {
+        findings.provider_loads = check_openssl_loads(report, &path, &entry);
+    } else {
+        report.skip("provider loads", "see the failure above");
+    }
+    findings.settings = check_settings(report, &entry);
+    findings.entry = Some(entry);
+    findings
+}
+
+fn check_activate(report: &mut Report, entry: &ProviderEntry) -> bool {
+    match entry.value("activate") {
+        None => {
+            report.fail(
+                "provider active",
+                format!(
+                    "[{}] has no 'activate' line, so OpenSSL does not load the provider",
+                    entry.section
+                ),
+                format!("add 'activate = 1' to [{}]", entry.section),
+            );
+            false
+        }
+        Some(value)
+            if ["0", "no", "false", "off"].contains(&value.to_ascii_lowercase().as_str()) =>
+        {
+            report.fail(
+                "provider active",
+                format!(
+                    "[{}] says 'activate = {value}': OpenSSL 3.0 activates the provider anyway, \
+                     OpenSSL 3.2 and later do not",
+                    entry.section
+                ),
+                format!("write 'activate = 1' in [{}]", entry.section),
+            );
+            false
+        }
+        Some(value) => {
+            report.ok("provider active", format!("activate = {value}"));
+            true
+        }
+    }
+}
+
+/// The provider library OpenSSL will load for `entry`: its `module =` file, else
+/// `<modules dir>/<name>.so`.
+fn check_library(report: &mut Report, entry: &ProviderEntry) -> bool {
+    let (library, how) = match entry.value("module") {
+        Some(module) => (PathBuf::from(module), "module ="),
+        None => match setup::modules_dir() {
+            Some(dir) => (
+                dir.join(format!("{}.so", entry.name)),
+                "no module line: modules directory",
+            ),
+            None => {
+                report.fail(
+                    "provider library",
+                    "no 'module =' line, and OpenSSL's modules directory is unknown (is the \
+                     openssl command installed?)",
+                    format!(
+                        "add 'module = /path/to/libpkcs11_ossl.so' to [{}]",
+                        entry.section
+                    ),
+                );
+                return false;
+            }
+        },
+    };
+    if library.is_file() {
+        let name = library
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let note = if cnf::is_our_module_file(&name) {
+            ""
+        } else {
+            " (not a pkcs11-ossl file name)"
+        };
+        report.ok(
+            "provider library",
+            format!("{} ({how}){note}", library.display()),
+        );
+        true
+    } else {
+        report.fail(
+            "provider library",
+            format!("{} ({how}) does not exist", library.display()),
+            format!(
+                "install the package or run scripts/install.sh (OpenSSL then finds {}.so in its \
+                 modules directory without a module line), or point 'module =' in [{}] at the \
+                 built libpkcs11_ossl.so",
+                entry.name, entry.section
+            ),
+        );
+        false
+    }
+}
+
+/// Asks OpenSSL itself: `openssl list -providers` with this configuration must show the
+/// provider as active.
+fn check_openssl_loads(report: &mut Report, path: &Path, entry: &ProviderEntry) -> bool {
+    if !setup::have_openssl_command() {
+        report.fail(
+            "provider loads",
+            "the openssl command is not installed, so this cannot be checked",
+            "install it (Debian: apt-get install openssl)",
+        );
+        return false;
+    }
+    let output = Command::new("openssl")
+        .args(["list", "-providers"])
+        .env("OPENSSL_CONF", path)
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => {
+            report.fail(
+                "provider loads",
+                format!("cannot run openssl: {e}"),
+                "check the openssl installation",
+            );
+            return false;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.success() && provider_is_active(&stdout, &entry.name) {
+        report.ok(
+            "provider loads",
+            format!("openssl list -providers shows '{}' active", entry.name),
+        );
+        true
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = first_error_line(&stderr).unwrap_or("OpenSSL skipped it without a message");
+        report.fail(
+            "provider loads",
+            format!(
+                "OpenSSL does not list '{}' as active with this file: {reason}",
+                entry.name
+            ),
+            format!(
+                "load the library by hand to see why: openssl list -providers -provider {}",
+                entry.value("module").unwrap_or(&entry.name)
+            ),
+        );
+        false
+    }
+}
+
+/// True when `openssl list -providers` output has a block for `name` with `status: active`.
+fn provider_is_active(listing: &str, name: &str) -> bool {
+    let mut in_block = false;
+    for line in listing.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if indent == 2 {
+            in_block = line.trim() == name;
+        } else if in_block && line.trim() == "status: active" {
+            return true;
+        }
+    }
+    false
+}
+
+/// The first line of OpenSSL error output that says something.
+pub(crate) fn first_error_line(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .map(str::trim)
+        .find(|line| line.contains("error") || line.contains("Error"))
+        .or_else(|| stderr.lines().map(str::trim).find(|l| !l.is_empty()))
+}
+
+/// Check 2: unknown keys, then the values with the provider's parser (the PIN is checked
+/// separately, step by step).
+fn check_settings(report: &mut Report, entry: &ProviderEntry) -> Option<Settings> {
+    let known = tool::config_keys();
+    let unknown: Vec<&str> = entry
+        .entries
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .filter(|key| !known.contains(key) && !OPENSSL_PROVIDER_KEYS.contains(key))
+        .collect();
+    let values = tool::settings(
+        |key| {
+            (key != tool::TOKEN_PIN_KEY)
+                .then(|| entry.value(key))
+                .flatten()
+                .map(str::to_owned)
+        },
+        |name| env::var(name).ok(),
+    );
+    match (unknown.is_empty(), &values) {
+        (true, Ok(_)) => report.ok(
+            "settings",
+            format!("[{}]: every key known, every value valid", entry.section),
+        ),
+        (false, _) => report.fail(
+            "settings",
+            format!(
+                "[{}] has keys the provider does not know and ignores: {}",
+                entry.section,
+                unknown.join(", ")
+            ),
+            format!(
+                "correct the spelling; the provider reads: {}",
+                known.join(", ")
+            ),
+        ),
+        (true, Err(problem)) => report.fail(
+            "settings",
+            format!("[{}]: {problem}", entry.section),
+            "use one of the values pkcs11-ossl(7) lists for that key; the provider refuses every \
+             token operation until it is fixed",
+        ),
+    }
+    // Later checks need the module path even when another value is bad.
+    values.ok().or_else(|| {
+        tool::settings(
+            |key| {
+                (key == "pkcs11-module-path")
+                    .then(|| entry.value(key))
+                    .flatten()
+                    .map(str::to_owned)
+            },
+            |name| env::var(name).ok(),
+        )
+        .ok()
+    })
+}
+
+/// Checks 3 to 6.
+fn check_tokens(
+    report: &mut Report,
+    findings: &ConfigFindings,
+    uri: Option<&Uri>,
+    text: Option<&str>,
+) {
+    let Some(settings) = findings.settings.as_ref() else {
+        report.skip("PKCS#11 module", "no usable settings");
+        return;
+    };
+    let from_env = env::var(tool::MODULE_PATH_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .is_some();
+    let Some(module_path) = settings.module_path.as_deref() else {
+        let section = findings
+            .entry
+            .as_ref()
+            .map_or("the provider section".to_owned(), |e| {
+                format!("[{}]", e.section)
+            });
+        report.fail(
+            "PKCS#11 module",
+            format!("no module: pkcs11-module-path is not set in {section} and {} is unset", tool::MODULE_PATH_ENV),
+            format!("add 'pkcs11-module-path = <your token's PKCS#11 library>' to {section} (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)"),
+        );
+        return;
+    };
+    let origin = if from_env {
+        tool::MODULE_PATH_ENV
+    } else {
+        "pkcs11-module-path"
+    };
+    let module = match Module::load(module_path) {
+        Ok(module) => {
+            let note = if settings.init_args.is_some() {
+                "; pkcs11-module-init-args is not passed by this helper"
+            } else {
+                ""
+            };
+            report.ok(
+                "PKCS#11 module",
+                format!("{module_path} ({origin}): {}{note}", module.description),
+            );
+            module
+        }
+        Err(problem) => {
+            report.fail(
+                "PKCS#11 module",
+                format!("{problem} ({origin})"),
+                format!("set {origin} to your token's PKCS#11 library (a file such as /usr/lib/softhsm/libsofthsm2.so or opensc-pkcs11.so)"),
+            );
+            report.skip("tokens", "the module did not load");
+            return;
+        }
+    };
+    let tokens = match module.tokens() {
+        Ok(tokens) => tokens,
+        Err(problem) => {
+            report.fail("tokens", problem, "check the token and its driver");
+            return;
+        }
+    };
+    let selected: Vec<&TokenEntry> = tokens
+        .iter()
+        .filter(|t| t.is_initialized() && uri.is_none_or(|u| u.matches_token(&t.facts)))
+        .collect();
+    let uninitialized = tokens.iter().filter(|t| !t.is_initialized()).count();
+    if selected.is_empty() {
+        let present: Vec<String> = tokens
+            .iter()
+            .filter(|t| t.is_initialized())
+            .map(TokenEntry::describe)
+            .collect();
+        let (problem, fix) = match uri {
+            Some(uri) if !present.is_empty() => (
+                format!("no token matches {uri}; present: {}", present.join(", ")),
+                "correct token= (or serial=, slot-id=) in the URI; labels are case-sensitive".to_owned(),
+            ),
+            _ => (
+                format!("no initialised token ({} slots, {uninitialized} with an uninitialised token)", tokens.len()),
+                "insert the token, or initialise one (SoftHSM2: softhsm2-util --init-token --free --label NAME; check SOFTHSM2_CONF)".to_owned(),
+            ),
+        };
+        report.fail("tokens", problem, fix);
+        return;
+    }
+    let described: Vec<String> = selected.iter().map(|t| t.describe()).collect();
+    report.ok("tokens", described.join(", "));
+
+    let config_pin = findings
+        .entry
+        .as_ref()
+        .and_then(|e| e.value(tool::TOKEN_PIN_KEY));
+    let pin = check_pin_source(report, uri, settings, config_pin);
+    let mut logged_in = Vec::new();
+    for token in selected {
+        if let Some(state) = check_login(report, &module, token, pin.as_ref(), settings) {
+            logged_in.push(state);
+        }
+    }
+    match (uri, text, findings.path.as_deref()) {
+        (Some(uri), Some(text), Some(path)) if findings.provider_loads => {
+            keys::check_keys(
+                report,
+                &keys::KeyCheck {
+                    uri,
+                    text,
+                    config: path,
+                },
+                &logged_in,
+            );
+        }
+        (Some(_), _, _) => report.skip("keys", "OpenSSL does not load the provider (see above)"),
+        (None, _, _) if text.is_some() => report.skip("keys", "the URI is not usable (see above)"),
+        (None, _, _) => report.skip("keys", "give a pkcs11: URI to check that its keys sign"),
+    }
+}
+
+/// Check 4: the PIN source the provider would use. Returns the PIN when it could be read.
+fn check_pin_source(
+    report: &mut Report,
+    uri: Option<&Uri>,
+    settings: &Settings,
+    config_value: Option<&str>,
+) -> Option<Pin> {
+    const CHECK: &str = "PIN source";
+    match setup::pin_origin(uri, config_value) {
+        PinOrigin::UriValue(value) => {
+            report.ok(
+                CHECK,
+                "pin-value in the URI (a pin-source file readable only by the service is safer)",
+            );
+            Some(Pin {
+                value: Zeroizing::new(value.to_owned()),
+                source: "pin-value in the URI".into(),
+            })
+        }
+        PinOrigin::UriSource(source, None) => {
+            report.fail(
+                CHECK,
+                format!("pin-source '{source}' in the URI is not a file the provider can read"),
+                "use pin-source=file:/absolute/path",
+            );
+            None
+        }
+        PinOrigin::UriSource(_, Some(path)) => {
+            check_pin_file(report, path, "pin-source in the URI")
+        }
+        PinOrigin::ConfigFile(path) => check_pin_file(report, path, tool::TOKEN_PIN_KEY),
+        PinOrigin::ConfigLiteral => {
+            report.ok(
+                CHECK,
+                format!(
+                    "literal {} (a file readable only by the service is safer)",
+                    tool::TOKEN_PIN_KEY
+                ),
+            );
+            settings.token_pin.clone().map(|value| Pin {
+                value,
+                source: tool::TOKEN_PIN_KEY.to_owned(),
+            })
+        }
+        PinOrigin::Nowhere => {
+            report.skip(
+                CHECK,
+                format!(
+                    "no PIN in the URI or {}: the openssl command asks on the terminal, \
+                     services cannot; add '{} = file:/etc/ssl/private/token.pin' (chmod 600)",
+                    tool::TOKEN_PIN_KEY,
+                    tool::TOKEN_PIN_KEY
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn check_pin_file(report: &mut Report, path: &str, named_by: &str) -> Option<Pin> {
+    const CHECK: &str = "PIN source";
+    let fix_create = format!(
+        "write the user PIN on the first line of {path}, then: chmod 600 {path}; chown <service user> {path}"
+    );
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) => {
+            report.fail(
+                CHECK,
+                format!("PIN file {path} ({named_by}) cannot be read: {e}"),
+                fix_create,
+            );
+            return None;
+        }
+    };
+    let mode = metadata.permissions().mode() & 0o7777;
+    if !metadata.is_file() {
+        report.fail(
+            CHECK,
+            format!("PIN file {path} ({named_by}) is not a regular file"),
+            fix_create,
+        );
+        return None;
+    }
+    if mode & 0o004 != 0 {
+        report.fail(
+            CHECK,
+            format!("PIN file {path} ({named_by}) is readable by everyone (mode {mode:04o})"),
+            format!("chmod 600 {path} (and chown it to the user the service runs as)"),
+        );
+        return None;
+    }
+    match tool::read_pin_file(path) {
+        Ok(value) => {
+            report.ok(CHECK, format!("file {path} ({named_by}, mode {mode:04o})"));
+            Some(Pin {
+                value,
+                source: format!("{path} ({named_by})"),
+            })
+        }
+        Err(problem) => {
+            report.fail(CHECK, problem, fix_create);
+            None
+        }
+    }
+}
+
+/// Check 5 for one token: one login, never retried. Returns the token when its keys can be
+/// checked (logged in, or no login needed).
+fn check_login<'a>(
+    report: &mut Report,
+    module: &'a Module,
+    token: &'a TokenEntry,
+    pin: Option<&Pin>,
+    settings: &Settings,
+) -> Option<keys::LoggedIn<'a>> {
+    let check = format!("login '{}'", token.facts.label);
+    let session = match module.open_session(token) {
+        Ok(session) => session,
+        Err(problem) => {
+            report.fail(
+                &check,
+                format!("cannot open a session: {problem}"),
+                "check the token",
+            );
+            return None;
+        }
+    };
+    if !token.info.login_required() {
+        report.ok(&check, "the token needs no login");
+        return Some(keys::LoggedIn { token, session });
+    }
+    if settings.never_login {
+        report.skip(
+            &check,
+            "pkcs11-module-login-behavior = never: only public objects are used",
+        );
+        return Some(keys::LoggedIn { token, session });
+    }
+    let Some(pin) = pin else {
+        report.skip(&check, "no usable PIN (see above)");
+        return None;
+    };
+    match token::login(&session, token, pin) {
+        Ok(()) => {
+            report.ok(
+                &check,
+                format!("logged in once with the PIN from {}", pin.source),
+            );
+            Some(keys::LoggedIn { token, session })
+        }
+        Err(LoginError::WrongPin) => {
+            report.fail(
+                &check,
+                format!(
+                    "the token refused the PIN from {} (CKR_PIN_INCORRECT); it was tried once and \
+                     nothing else is tried with it",
+                    pin.source
+                ),
+                format!(
+                    "put the right user PIN in {}; every wrong try brings the token closer to \
+                     locking the PIN",
+                    pin.source
+                ),
+            );
+            None
+        }
+        Err(LoginError::Refused(why)) => {
+            report.fail(
+                &check,
+                why,
+                "have the security officer unblock or reset the user PIN (e.g. pkcs11-tool \
+                 --login --login-type so --init-pin)",
+            );
+            None
+        }
+        Err(LoginError::Failed(why)) => {
+            report.fail(&check, why, "check the PIN and the token");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::provider_is_active;
+
+    #[test]
+    fn reads_the_provider_listing() {
+        let listing = "Providers:\n  default\n    name: OpenSSL Default Provider\n    \
+                       version: 3.0.19\n    status: active\n  pkcs11\n    name: pkcs11-ossl\n    \
+                       status: active\n";
+        assert!(provider_is_active(listing, "pkcs11"));
+        assert!(provider_is_active(listing, "default"));
+        assert!(!provider_is_active(listing, "legacy"));
+        assert!(!provider_is_active(
+            "Providers:\n  pkcs11\n    status: inactive\n",
+            "pkcs11"
+        ));
+    }
+}
