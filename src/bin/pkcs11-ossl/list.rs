@@ -17,8 +17,8 @@ pub(crate) fn run(config: Option<&Path>, text: Option<&str>) -> Result<bool, Str
         "no PKCS#11 module: set pkcs11-module-path in the provider section or PKCS11_PROVIDER_MODULE",
     )?;
     let module = Module::load(&module_path)?;
-    println!("module: {module_path} ({})", module.description);
-    println!();
+    crate::say(format!("module: {module_path} ({})", module.description));
+    crate::say("");
     let tokens = module.tokens()?;
     let config_pin = entry.as_ref().and_then(|e| e.value(tool::TOKEN_PIN_KEY));
     let pin = setup::pin_for(uri.as_ref(), &settings, config_pin)?;
@@ -88,14 +88,14 @@ pub(crate) fn run(config: Option<&Path>, text: Option<&str>) -> Result<bool, Str
         ]);
     }
     print_table(&token_rows);
-    println!();
+    crate::say("");
     if object_rows.len() == 1 {
-        println!("no keys or certificates found");
+        crate::say("no keys or certificates found");
     } else {
         print_table(&object_rows);
     }
     for note in notes {
-        println!("note: {note}");
+        crate::say(format!("note: {note}"));
     }
     Ok(all_ok)
 }
@@ -157,6 +157,6 @@ fn print_table(rows: &[Vec<String>]) {
                 line.push_str(&" ".repeat(pad + 2));
             }
         }
-        println!("{}", line.trim_end());
+        crate::say(line.trim_end());
     }
 }

@@ -18,6 +18,8 @@ mod list;
 mod setup;
 mod token;
 
+use std::fmt::Display;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +46,12 @@ struct Arguments {
     config: Option<PathBuf>,
     output: Option<PathBuf>,
     uri: Option<String>,
+}
+
+/// Prints one line on standard output. A closed pipe (`pkcs11-ossl list | head`) is not an
+/// error worth a panic: the rest of the output is dropped.
+pub(crate) fn say(line: impl Display) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn parse_arguments(args: &[String]) -> Result<Arguments, String> {

@@ -47,18 +47,18 @@ impl Report {
 
     pub(crate) fn ok(&mut self, check: &str, detail: impl Display) {
         self.checks += 1;
-        println!("ok    {check}: {detail}");
+        crate::say(format!("ok    {check}: {detail}"));
     }
 
     pub(crate) fn fail(&mut self, check: &str, problem: impl Display, fix: impl Display) {
         self.checks += 1;
         self.failed += 1;
-        println!("FAIL  {check}: {problem}");
-        println!("      fix: {fix}");
+        crate::say(format!("FAIL  {check}: {problem}"));
+        crate::say(format!("      fix: {fix}"));
     }
 
     pub(crate) fn skip(&mut self, check: &str, why: impl Display) {
-        println!("skip  {check}: {why}");
+        crate::say(format!("skip  {check}: {why}"));
     }
 }
 
@@ -98,9 +98,12 @@ pub(crate) fn run(config: Option<&Path>, text: Option<&str>) -> Result<bool, Str
     };
     check_tokens(&mut report, &findings, uri.as_ref(), text);
     if report.failed == 0 {
-        println!("doctor: {} checks, all ok", report.checks);
+        crate::say(format!("doctor: {} checks, all ok", report.checks));
     } else {
-        println!("doctor: {} checks, {} failed", report.checks, report.failed);
+        crate::say(format!(
+            "doctor: {} checks, {} failed",
+            report.checks, report.failed
+        ));
     }
     Ok(report.failed == 0)
 }
