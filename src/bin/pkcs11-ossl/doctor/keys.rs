@@ -363,7 +363,9 @@ fn run_openssl(config: Option<&Path>, args: &[&str]) -> Result<String, String> {
     if status {
         Ok(stdout)
     } else {
+        // `dgst -verify` says "Verification failure" on standard output.
         Err(first_error_line(&stderr)
+            .or_else(|| first_error_line(&stdout))
             .unwrap_or("failed without a message")
             .to_owned())
     }

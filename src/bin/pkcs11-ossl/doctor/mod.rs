@@ -512,7 +512,16 @@ fn check_pin_source(
     config_value: Option<&str>,
 ) -> Option<Pin> {
     const CHECK: &str = "PIN source";
-    match setup::pin_origin(uri, config_value) {
+    let origin = setup::pin_origin(uri, config_value);
+    // The provider reads a configured PIN file when it reads its section, whatever the URI
+    // says: a bad one stops every token operation, so it is checked even when the URI's PIN
+    // comes first.
+    if matches!(origin, PinOrigin::UriValue(_) | PinOrigin::UriSource(..)) {
+        if let Some(path) = config_value.and_then(|v| v.strip_prefix(tool::PIN_FILE_PREFIX)) {
+            check_pin_file(report, path, tool::TOKEN_PIN_KEY);
+        }
+    }
+    match origin {
         PinOrigin::UriValue(value) => {
             report.ok(
                 CHECK,
