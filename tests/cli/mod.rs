@@ -1,5 +1,6 @@
 //! The CLI scenarios, one file per feature: key loading (`pkey`), `storeutl`, signing
-//! (`dgst`/`pkeyutl`), PIN sources and error handling.
+//! (`dgst`/`pkeyutl`), PIN sources and error handling and the
+//! `pkcs11-ossl` helper command (`tool`).
 
 mod badinput;
 mod errors;
@@ -11,4 +12,5 @@ mod programs;
 mod sign;
 mod store;
 mod tls;
+mod tool;
 mod x509;
