@@ -1,8 +1,9 @@
 //! What the `pkcs11-ossl` helper command (`src/bin/pkcs11-ossl/`) uses of this crate, and
 //! nothing more: the `pkcs11:` URI parser and printer, the provider configuration (key names,
-//! value checks, PIN files), token matching and PEM-URI key files. The helper reads URIs,
-//! `openssl.cnf` sections and key files with the same code as the provider, so the two cannot
-//! disagree about what a URI selects or what a setting means.
+//! value checks, PIN files), token matching, the PEM-URI key file writer, and the provider's
+//! wording of token errors. The helper reads URIs and `openssl.cnf` values and writes key
+//! files with the same code as the provider, so the two cannot disagree about what a URI
+//! selects or what a setting means. `tests/docs.rs` reads `config_keys` too.
 //!
 //! Not part of the provider's API (hidden from the docs); nothing inside the crate uses it.
 //! Everything crossing this boundary is a plain Rust type: strings, byte slices and the small
@@ -26,7 +27,8 @@ pub const PIN_FILE_PREFIX: &str = "file:";
 /// The configuration key of the user PIN.
 pub const TOKEN_PIN_KEY: &str = "pkcs11-module-token-pin";
 
-/// Every key of the provider section the provider reads (`Config::KEYS`), in its order.
+/// Every key of the provider section the provider reads (`Config::KEYS`), in its order: the
+/// one list the README, `openssl.cnf.example` and pkcs11-ossl(7) are checked against.
 pub fn config_keys() -> &'static [&'static str] {
     Config::KEYS
 }
@@ -186,11 +188,6 @@ impl Uri {
         self.0.pin_source_path()
     }
 
-    /// True when the URI names no object (no `object`, `id` or `type`).
-    pub fn is_token_only(&self) -> bool {
-        self.0.is_token_only()
-    }
-
     /// True when every token and slot attribute of the URI matches `token` (RFC 7512 §2.3),
     /// with the provider's own matching code.
     pub fn matches_token(&self, token: &TokenFacts) -> bool {
@@ -231,14 +228,6 @@ impl fmt::Debug for Uri {
 /// The text of a PEM-URI key file naming `uri` (printed without `pin-value`).
 pub fn key_file_text(uri: &Uri) -> String {
     crate::pemuri::encode(&uri.to_string())
-}
-
-/// The URI in the first PEM-URI block of `text`; `Ok(None)` without one, an error for a
-/// damaged block.
-pub fn read_key_file(text: &[u8]) -> Result<Option<String>, String> {
-    crate::pemuri::der_body(text)
-        .map(|found| found.map(|(_, uri)| uri))
-        .map_err(|e| e.to_string())
 }
 
 /// A token error as the provider words it: "C_Login failed: CKR_PIN_INCORRECT".
@@ -298,7 +287,8 @@ mod tests {
         let key_file = uri.for_key_file().to_string();
         assert_eq!(key_file, "pkcs11:token=t;object=k;type=private");
         let text = key_file_text(&uri.for_key_file());
-        assert_eq!(read_key_file(text.as_bytes()).unwrap(), Some(key_file));
+        let (_, decoded) = crate::pemuri::der_body(text.as_bytes()).unwrap().unwrap();
+        assert_eq!(decoded, key_file);
     }
 
     #[test]
