@@ -716,6 +716,11 @@ fn doctor_detects_keys_that_do_not_sign_or_verify() {
         "key 'key'",
         &["signing through the provider fails"],
     );
+    // With the PIN in the URI, nothing doctor prints shows it.
+    let with_pin = format!("{uri}?pin-value={USER_PIN}");
+    let ran = helper(&fx, &["doctor", &with_pin]);
+    assert_doctor_fails(&ran, "key 'key'", &["signing through the provider fails"]);
+    assert!(!ran.stdout().contains("pin-value="), "{}", ran.report());
     fx.set_child_env("FAULT_RULES", "");
     assert_doctor_passes(&helper(&fx, &["doctor", &uri]));
 

@@ -128,6 +128,15 @@ fn check_key(
         .map(|(_, q)| format!("?{q}"))
         .unwrap_or_default();
     let key_uri = format!("{}{query}", key.uri(token));
+    // openssl echoes the URI it was given ("Could not read key from ..."): never print the
+    // query, which may hold a pin-value.
+    let redact = |problem: String| {
+        if query.is_empty() {
+            problem
+        } else {
+            problem.replace(&query, "?...")
+        }
+    };
     let message = scratch.file("message.txt");
     let public_key = scratch.file("key.pub.pem");
     let signature = scratch.file("message.sig");
@@ -154,7 +163,10 @@ fn check_key(
     if let Err(problem) = exported {
         report.fail(
             &name,
-            format!("OpenSSL cannot load the key through the provider: {problem}"),
+            format!(
+                "OpenSSL cannot load the key through the provider: {}",
+                redact(problem)
+            ),
             "run with PKCS11_PROVIDER_DEBUG=file:/dev/stderr,level:2 to see why",
         );
         return;
@@ -191,7 +203,7 @@ fn check_key(
     if let Err(problem) = signed {
         report.fail(
             &name,
-            format!("signing through the provider fails: {problem}"),
+            format!("signing through the provider fails: {}", redact(problem)),
             "check that the key may sign (CKA_SIGN, its allowed mechanisms) and the error above; \
              PKCS11_PROVIDER_DEBUG=file:/dev/stderr,level:2 shows the token calls",
         );
