@@ -141,7 +141,9 @@ impl KeyGenRequest {
             KeyGenKind::Ec { curve } => {
                 public.push(Attribute::EcParams(curve.ec_params()));
                 let derive = !curve.is_edwards();
-                (None, Some(true), Some(derive), Some(true))
+                // EC keys cannot encrypt in PKCS#11, but tokens (SoftHSM2) default
+                // CKA_ENCRYPT/CKA_DECRYPT to true: say false unless the usage names it.
+                (Some(false), Some(true), Some(derive), Some(true))
             }
         };
         let usage = |default: bool, named: bool| match self.usage {
@@ -281,6 +283,7 @@ mod tests {
         ] {
             assert!(private.contains(&wanted), "{wanted:?} missing");
         }
+        assert!(private.contains(&Attribute::Decrypt(false)));
         assert!(public.contains(&Attribute::Private(false)));
         assert!(public.contains(&Attribute::EcParams(Curve::P256.ec_params())));
     }

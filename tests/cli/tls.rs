@@ -1,8 +1,9 @@
 //! TLS with token keys (issue 4, item 2): `openssl s_server -key <pkcs11 uri>` against an
 //! `openssl s_client` that runs WITHOUT the provider (`OPENSSL_CONF=/dev/null`) and trusts only
 //! the server's certificate, for TLS 1.3 and 1.2 with RSA (PSS in 1.3; PSS or PKCS#1 v1.5 in 1.2),
-//! ECDSA P-256/P-384 and Ed25519 (1.3); mutual TLS with the client key on the token and a server
-//! without the provider; a C program (tests/programs/early_ctx.c) that creates its `SSL_CTX`s
+//! ECDSA P-256/P-384 and Ed25519 (1.3); TLS 1.2 RSA key exchange (`AES128-SHA`), where the token
+//! decrypts the client's pre-master secret (issue 12); mutual TLS with the client key on the
+//! token and a server without the provider; a C program (tests/programs/early_ctx.c) that creates its `SSL_CTX`s
 //! before loading the key through `OSSL_STORE`; and `s_server` refusing a public-key or missing
 //! object as its key with a provider error, not a crash.
 //!
@@ -329,6 +330,62 @@ fn ed25519_tls13() {
         digest: None,
     };
     assert_handshake(&fx, &uri, &cert, &[], &expect);
+}
+
+/// TLS 1.2 RSA key exchange: the client encrypts the pre-master secret to the certificate's key
+/// and the server's token decrypts it (RSA_PKCS1_WITH_TLS_PADDING); the handshake completes
+/// only if both sides then hold the same master secret (the Finished messages check it). The
+/// provider log shows the decryption on the token.
+#[test]
+fn rsa_key_exchange_tls12() {
+    let (fx, uri, cert) = server_fixture("tls-rsa-kx", KeyType::Rsa2048);
+    let server = Server::start(
+        &fx,
+        fx.provider_command("openssl"),
+        "rsa-kx",
+        &[
+            "-key",
+            &uri,
+            "-cert",
+            &cert,
+            "-tls1_2",
+            "-cipher",
+            "AES128-SHA",
+        ],
+    );
+    let client = software_client(
+        &fx,
+        server.port,
+        &cert,
+        &["-tls1_2", "-cipher", "AES128-SHA"],
+    );
+    let log = server.finish();
+    let report = format!(
+        "--- client ---\n{}\n--- server ---\n{}",
+        client.report(),
+        log.report()
+    );
+    let stdout = client.stdout();
+    // s_client names the cipher's own protocol on the "New," line (SSLv3 for AES128-SHA).
+    for wanted in [
+        "Cipher is AES128-SHA",
+        "Protocol  : TLSv1.2",
+        "Verify return code: 0 (ok)",
+    ] {
+        assert!(
+            client.output.status.success() && stdout.contains(wanted),
+            "client output lacks {wanted:?}\n{report}"
+        );
+    }
+    assert!(
+        log.stdout.contains("1 server accepts that finished"),
+        "the server did not finish the handshake\n{report}"
+    );
+    let provider_log = fs::read_to_string(fx.provider_log()).unwrap_or_default();
+    assert!(
+        provider_log.contains("C_DecryptInit/C_Decrypt"),
+        "no decryption on the token in the provider log\n{report}"
+    );
 }
 
 /// Mutual TLS: the client's key is on the token (`s_client -key <uri> -cert client.crt` with the
