@@ -179,21 +179,6 @@ mod tests {
     }
 
     #[test]
-    fn bodies_with_long_form_lengths_are_read() {
-        // As latchset's tests/tpem_encoder writes them: every length in two octets.
-        let uri = "pkcs11:token=a";
-        let mut der = vec![0x30, 0x82, 0x00, (DESCRIPTION.len() + uri.len() + 8) as u8];
-        der.extend([0x1a, 0x82, 0x00, DESCRIPTION.len() as u8]);
-        der.extend(DESCRIPTION.as_bytes());
-        der.extend([0x0c, 0x82, 0x00, uri.len() as u8]);
-        der.extend(uri.as_bytes());
-        assert_eq!(decode_der(&der).unwrap().as_deref(), Some(uri));
-        // Indefinite lengths stay refused.
-        der[1] = 0x80;
-        assert!(decode_der(&der).unwrap().is_none());
-    }
-
-    #[test]
     fn base64_matches_rfc4648_vectors() {
         for (plain, coded) in [
             ("", ""),

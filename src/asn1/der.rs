@@ -27,29 +27,14 @@ pub(super) struct Element<'a> {
 }
 
 /// Reads consecutive DER elements from a byte string, refusing anything BER allows but DER
-/// does not (unless made with [`DerReader::lenient`]).
+/// does not.
 pub(super) struct DerReader<'a> {
     rest: &'a [u8],
-    /// Refuse non-minimal length encodings (DER); `false` takes BER's definite long forms.
-    minimal: bool,
 }
 
 impl<'a> DerReader<'a> {
     pub(super) fn new(input: &'a [u8]) -> DerReader<'a> {
-        DerReader {
-            rest: input,
-            minimal: true,
-        }
-    }
-
-    /// A reader that also takes definite lengths in more octets than needed (BER, X.690
-    /// §8.1.3.5), for files other programs write that way (latchset's test helper writes
-    /// PEM-URI bodies with two-octet lengths); indefinite lengths stay refused.
-    pub(super) fn lenient(input: &'a [u8]) -> DerReader<'a> {
-        DerReader {
-            rest: input,
-            minimal: false,
-        }
+        DerReader { rest: input }
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -76,13 +61,13 @@ impl<'a> DerReader<'a> {
             }
             let (len_octets, after_len) = after_first.split_at_checked(count)?;
             // DER: the fewest octets, so no leading zero and no long form below 128.
-            if self.minimal && len_octets.first() == Some(&0) {
+            if len_octets.first() == Some(&0) {
                 return None;
             }
             let len = len_octets
                 .iter()
                 .fold(0usize, |acc, &octet| (acc << 8) | usize::from(octet));
-            if self.minimal && len < 0x80 {
+            if len < 0x80 {
                 return None;
             }
             (len, after_len)
