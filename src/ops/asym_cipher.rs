@@ -24,13 +24,14 @@ use std::sync::Arc;
 
 use cryptoki::context::Function;
 use cryptoki::error::RvError;
+use cryptoki::mechanism::MechanismType;
+use cryptoki::mechanism::rsa::PkcsMgfType;
 use zeroize::Zeroizing;
 
 use crate::asn1::Digest;
 use crate::error::{Error, Result};
 use crate::ops::keymgmt;
 use crate::ops::provider::ProvCtx;
-use crate::ops::signature::{hash_mechanism, mgf1_type};
 use crate::sys::abi;
 use crate::sys::libcrypto::PublicPkey;
 use crate::sys::params::{ParamBuilder, Params, ParamsOut};
@@ -265,9 +266,8 @@ impl CipherCtx {
     }
 
     fn decrypt_oaep(&self, input: &[u8], modulus_len: usize) -> Result<Zeroizing<Vec<u8>>> {
-        let on_token =
-            hash_mechanism(self.oaep_digest).and_then(|hash| Ok((hash, mgf1_type(self.mgf1())?)));
-        if let Ok((hash, mgf)) = on_token {
+        let on_token = oaep_hash(self.oaep_digest).zip(oaep_mgf1(self.mgf1()));
+        if let Some((hash, mgf)) = on_token {
             match self.on_token(Mech::RsaOaep { hash, mgf }, input, self.label.clone()) {
                 Err(e) if parameters_refused(&e) => {
                     log::debug!(
@@ -417,6 +417,30 @@ impl CipherCtx {
         )?;
         Ok(())
     }
+}
+
+/// The PKCS#11 hash of an OAEP label digest (`None`: no PKCS#11 name, decoded here).
+fn oaep_hash(digest: Digest) -> Option<MechanismType> {
+    Some(match digest {
+        Digest::Sha1 => MechanismType::SHA1,
+        Digest::Sha224 => MechanismType::SHA224,
+        Digest::Sha256 => MechanismType::SHA256,
+        Digest::Sha384 => MechanismType::SHA384,
+        Digest::Sha512 => MechanismType::SHA512,
+        _ => return None,
+    })
+}
+
+/// The PKCS#11 MGF1 of `digest` (`None`: no PKCS#11 name, decoded here).
+fn oaep_mgf1(digest: Digest) -> Option<PkcsMgfType> {
+    Some(match digest {
+        Digest::Sha1 => PkcsMgfType::MGF1_SHA1,
+        Digest::Sha224 => PkcsMgfType::MGF1_SHA224,
+        Digest::Sha256 => PkcsMgfType::MGF1_SHA256,
+        Digest::Sha384 => PkcsMgfType::MGF1_SHA384,
+        Digest::Sha512 => PkcsMgfType::MGF1_SHA512,
+        _ => return None,
+    })
 }
 
 fn digest_named(name: &str) -> Result<Digest> {

@@ -215,7 +215,6 @@ impl SignCtx {
             out.set_size(self.key()?.max_signature_size());
             return Ok(());
         }
-        self.check_same_process()?;
         let hash = self
             .hashing
             .as_mut()
@@ -233,7 +232,6 @@ impl SignCtx {
         }
         match self.algorithm {
             SigAlgorithm::Ed25519 | SigAlgorithm::Ed448 => {
-                self.check_same_process()?;
                 let signature = self.sign_on_token(self.key()?, Mech::Eddsa, message.to_vec())?;
                 out.write(&signature)
             }
@@ -253,7 +251,6 @@ impl SignCtx {
             out.set_size(key.max_signature_size());
             return Ok(());
         }
-        self.check_same_process()?;
         if out.capacity() < key.max_signature_size() {
             return Err(Error::BadParam(format!(
                 "signature buffer of {} bytes is smaller than the {} bytes needed",
@@ -292,6 +289,7 @@ impl SignCtx {
     /// One signature on the token, through the token model's chokepoint (on a worker thread
     /// when called inside an ASYNC job).
     fn sign_on_token(&self, key: &Arc<KeyObj>, mechanism: Mech, input: Vec<u8>) -> Result<Vec<u8>> {
+        self.check_same_process()?;
         op::perform(
             &self.prov.tokens,
             KeyOp::sign(Arc::clone(key), mechanism, input),
@@ -526,7 +524,7 @@ impl SignCtx {
     }
 }
 
-pub(crate) fn hash_mechanism(digest: Digest) -> Result<MechanismType> {
+fn hash_mechanism(digest: Digest) -> Result<MechanismType> {
     Ok(match digest {
         Digest::Sha1 => MechanismType::SHA1,
         Digest::Sha224 => MechanismType::SHA224,
@@ -542,7 +540,7 @@ pub(crate) fn hash_mechanism(digest: Digest) -> Result<MechanismType> {
     })
 }
 
-pub(crate) fn mgf1_type(digest: Digest) -> Result<PkcsMgfType> {
+fn mgf1_type(digest: Digest) -> Result<PkcsMgfType> {
     Ok(match digest {
         Digest::Sha1 => PkcsMgfType::MGF1_SHA1,
         Digest::Sha224 => PkcsMgfType::MGF1_SHA224,
