@@ -22,13 +22,13 @@ pub(crate) struct Module {
     path: String,
     /// Fork generation this module was initialised in (see `sys::atfork`).
     generation: u64,
+    /// Direct `C_DecryptInit`/`C_Decrypt`, as `sign_functions` below.
+    decrypt_functions: Option<Arc<DecryptFunctions>>,
     no_deinit: bool,
     settings: Arc<SlotSettings>,
     /// Direct `C_SignInit`/`C_Sign`; `None` if they could not be looked up (then cryptoki's
     /// combined call is used, and keys that need a login per signature cannot sign).
     sign_functions: Option<Arc<SignFunctions>>,
-    /// Direct `C_DecryptInit`/`C_Decrypt`, as `sign_functions`.
-    decrypt_functions: Option<Arc<DecryptFunctions>>,
     slots: Mutex<Vec<Arc<Slot>>>,
 }
 
@@ -101,6 +101,13 @@ impl Module {
         }
         drop(init_args);
         log::debug!("loaded PKCS#11 module {path}");
+        let decrypt_functions = match DecryptFunctions::of_loaded_module(&path) {
+            Ok(functions) => Some(Arc::new(functions)),
+            Err(e) => {
+                log::debug!("direct C_Decrypt unavailable: {e}");
+                None
+            }
+        };
         let quirks = quirks.unwrap_or_else(|| quirks_for(&pkcs11, config, &path));
         let sign_functions = match SignFunctions::of_loaded_module(&path) {
             Ok(functions) => Some(Arc::new(functions)),
@@ -109,19 +116,12 @@ impl Module {
                 None
             }
         };
-        let decrypt_functions = match DecryptFunctions::of_loaded_module(&path) {
-            Ok(functions) => Some(Arc::new(functions)),
-            Err(e) => {
-                log::debug!("direct C_Decrypt unavailable: {e}");
-                None
-            }
-        };
         Ok(Module {
             pkcs11,
             sign_functions,
-            decrypt_functions,
             path,
             generation,
+            decrypt_functions,
             no_deinit: quirks.no_deinit,
             settings: Arc::new(SlotSettings::from_config(config)),
             slots: Mutex::new(Vec::new()),
@@ -157,8 +157,8 @@ impl Module {
                 self.pkcs11.clone(),
                 id,
                 Arc::clone(&self.settings),
-                self.sign_functions.clone(),
                 self.decrypt_functions.clone(),
+                self.sign_functions.clone(),
             );
             match opened {
                 Ok(slot) => {

@@ -57,16 +57,16 @@ impl TokenIdentity {
 
 /// A slot with a token.
 pub(crate) struct Slot {
+    pkcs11: Pkcs11,
     id: SlotId,
     identity: TokenIdentity,
     settings: Arc<SlotSettings>,
-    /// The token's `ulMaxSessionCount`, when it states a limit.
-    session_limit: Option<usize>,
-    sign_functions: Option<Arc<SignFunctions>>,
     decrypt_functions: Option<Arc<DecryptFunctions>>,
     /// The token is write-protected (`CKF_WRITE_PROTECTED`): no key generation.
     write_protected: bool,
-    pkcs11: Pkcs11,
+    /// The token's `ulMaxSessionCount`, when it states a limit.
+    session_limit: Option<usize>,
+    sign_functions: Option<Arc<SignFunctions>>,
     pool: SessionPool,
     login: Login,
 }
@@ -88,8 +88,8 @@ impl Slot {
         pkcs11: Pkcs11,
         id: SlotId,
         settings: Arc<SlotSettings>,
-        sign_functions: Option<Arc<SignFunctions>>,
         decrypt_functions: Option<Arc<DecryptFunctions>>,
+        sign_functions: Option<Arc<SignFunctions>>,
     ) -> Result<Slot> {
         let slot_info = pkcs11.get_slot_info(id)?;
         let token = pkcs11.get_token_info(id)?;
@@ -119,15 +119,15 @@ impl Slot {
                 &identity.label,
                 settings.max_idle_sessions,
             ),
-            login: Login::new(pkcs11.clone(), id, &token, Arc::clone(&settings)),
             write_protected: token.write_protected(),
+            decrypt_functions,
+            login: Login::new(pkcs11.clone(), id, &token, Arc::clone(&settings)),
             pkcs11,
             id,
             identity,
             settings,
             session_limit,
             sign_functions,
-            decrypt_functions,
         })
     }
 
