@@ -14,7 +14,8 @@ use super::slot::Slot;
 use crate::config::{Config, Quirks};
 use crate::error::{Error, Result};
 use crate::sys::atfork::TokenCall;
-use crate::sys::pkcs11::{DecryptFunctions, SignFunctions};
+use crate::sys::pkcs11::DecryptFunctions;
+use crate::sys::pkcs11::SignFunctions;
 
 /// A loaded and initialised PKCS#11 module with the slots seen so far.
 pub(crate) struct Module {

@@ -17,7 +17,8 @@ use super::pool::{PooledSession, SessionPool};
 use super::settings::SlotSettings;
 use crate::error::{Error, Result};
 use crate::sys::atfork::TokenCall;
-use crate::sys::pkcs11::{DecryptFunctions, SignFunctions};
+use crate::sys::pkcs11::DecryptFunctions;
+use crate::sys::pkcs11::SignFunctions;
 use crate::uri::Pkcs11Uri;
 
 /// Identity strings of a slot and its token, blank-padding removed.
