@@ -335,24 +335,20 @@ fn ed25519_tls13() {
 /// TLS 1.2 RSA key exchange: the client encrypts the pre-master secret to the certificate's key
 /// and the server's token decrypts it (RSA_PKCS1_WITH_TLS_PADDING); the handshake completes
 /// only if both sides then hold the same master secret (the Finished messages check it). The
-/// provider log shows the decryption on the token.
-#[test]
-fn rsa_key_exchange_tls12() {
-    let (fx, uri, cert) = server_fixture("tls-rsa-kx", KeyType::Rsa2048);
-    let server = Server::start(
-        &fx,
-        fx.provider_command("openssl"),
-        "rsa-kx",
-        &[
-            "-key",
-            &uri,
-            "-cert",
-            &cert,
-            "-tls1_2",
-            "-cipher",
-            "AES128-SHA",
-        ],
-    );
+/// provider log shows the decryption on the token. `server_args` are added to `s_server`'s.
+fn assert_rsa_key_exchange(name: &str, server_args: &[&str]) -> String {
+    let (fx, uri, cert) = server_fixture(name, KeyType::Rsa2048);
+    let mut args = vec![
+        "-key",
+        &uri,
+        "-cert",
+        &cert,
+        "-tls1_2",
+        "-cipher",
+        "AES128-SHA",
+    ];
+    args.extend_from_slice(server_args);
+    let server = Server::start(&fx, fx.provider_command("openssl"), "rsa-kx", &args);
     let client = software_client(
         &fx,
         server.port,
@@ -385,6 +381,23 @@ fn rsa_key_exchange_tls12() {
     assert!(
         provider_log.contains("C_DecryptInit/C_Decrypt"),
         "no decryption on the token in the provider log\n{report}"
+    );
+    provider_log
+}
+
+#[test]
+fn rsa_key_exchange_tls12() {
+    assert_rsa_key_exchange("tls-rsa-kx", &[]);
+}
+
+/// The same with `s_server -async`: the decryption runs on a worker thread while the handshake's
+/// ASYNC job waits (the worker pool starts, and the handshake completes).
+#[test]
+fn rsa_key_exchange_tls12_async() {
+    let provider_log = assert_rsa_key_exchange("tls-rsa-kx-async", &["-async"]);
+    assert!(
+        provider_log.contains("workers, queue of"),
+        "no asynchronous worker pool started\n{provider_log}"
     );
 }
 
