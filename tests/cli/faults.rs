@@ -332,6 +332,14 @@ fn slow_token_still_signs() {
     let signed = ffx.dgst_sign("slow.sig").success();
     ffx.assert_verifies(&ffx.fx.file("slow.sig"), &signed);
     counts.assert_module_used(&signed);
+    // One thread signs once: the fault module saw one C_Sign in progress at a time.
+    assert_eq!(
+        counts.of("C_Sign.peak"),
+        1,
+        "counts:\n{}\n{}",
+        counts.text(),
+        signed.report()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
