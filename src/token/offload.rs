@@ -21,8 +21,11 @@
 //! use. The queue is bounded; when the token's session limit is reached, requests wait in the
 //! queue (workers are at most the session limit by default), never on the event loop's thread.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::metrics::Queued;
 use crate::error::{Error, Result};
@@ -108,6 +111,15 @@ struct Task {
     _queued: Queued,
 }
 
+/// Longest wait of [`WorkerPool::stop`] for the workers to end (a hung token must not hang
+/// the program's exit).
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+
+thread_local! {
+    /// The pool this thread works for (its address), on worker threads.
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
 /// The worker pool of one provider instance in one process: a bounded queue of requests and
 /// the threads that run them.
 pub(crate) struct WorkerPool {
@@ -115,12 +127,18 @@ pub(crate) struct WorkerPool {
     capacity: usize,
     queue: Mutex<PoolState>,
     ready: Condvar,
+    /// Signalled by each worker whose loop has ended.
+    ended: Condvar,
+    /// The worker threads, joined by `stop`.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 #[derive(Default)]
 struct PoolState {
     tasks: VecDeque<Task>,
     stopping: bool,
+    /// Workers whose loop has not ended.
+    running: usize,
 }
 
 impl WorkerPool {
@@ -131,13 +149,33 @@ impl WorkerPool {
             capacity,
             queue: Mutex::new(PoolState::default()),
             ready: Condvar::new(),
+            ended: Condvar::new(),
+            threads: Mutex::new(Vec::new()),
         });
         for index in 0..workers.max(1) {
             let worker = Arc::clone(&pool);
-            std::thread::Builder::new()
+            if let Ok(mut state) = pool.queue.lock() {
+                state.running += 1;
+            }
+            let spawned = std::thread::Builder::new()
                 .name(format!("pkcs11-ossl-async-{index}"))
-                .spawn(move || worker.work())
-                .map_err(|e| Error::Module(format!("cannot start an async worker: {e}")))?;
+                .spawn(move || {
+                    WORKER_OF.with(|of| of.set(Arc::as_ptr(&worker) as usize));
+                    worker.work();
+                    worker.worker_ended();
+                });
+            match spawned {
+                Ok(handle) => {
+                    if let Ok(mut threads) = pool.threads.lock() {
+                        threads.push(handle);
+                    }
+                }
+                Err(e) => {
+                    pool.worker_ended();
+                    pool.stop();
+                    return Err(Error::Module(format!("cannot start an async worker: {e}")));
+                }
+            }
         }
         log::debug!("asynchronous signing: {workers} workers, queue of {capacity}");
         Ok(pool)
@@ -201,12 +239,56 @@ impl WorkerPool {
         }
     }
 
-    /// Lets the workers end once the queue is empty (provider teardown).
-    pub(crate) fn stop(&self) {
+    /// Counts a worker whose loop has ended.
+    fn worker_ended(&self) {
         if let Ok(mut state) = self.queue.lock() {
-            state.stopping = true;
+            state.running = state.running.saturating_sub(1);
         }
+        self.ended.notify_all();
+    }
+
+    /// Lets the workers end once the queue is empty (provider teardown), and waits (at most
+    /// [`STOP_LIMIT`]) until their threads are gone.
+    ///
+    /// The wait matters at exit: teardown runs inside `OPENSSL_cleanup`, and a worker thread
+    /// that used libcrypto (through the token) runs libcrypto's thread-exit handler when it
+    /// ends, which must not overlap the rest of `OPENSSL_cleanup` (it frees the same per-thread
+    /// handler list without a lock: a crash or "double free" at exit). Called on a worker
+    /// (the last reference to the provider dropped there), it only tells the workers to end.
+    pub(crate) fn stop(&self) {
+        let Ok(mut state) = self.queue.lock() else {
+            return;
+        };
+        state.stopping = true;
         self.ready.notify_all();
+        if WORKER_OF.with(Cell::get) == std::ptr::from_ref(self) as usize {
+            return;
+        }
+        let deadline = Instant::now() + STOP_LIMIT;
+        while state.running > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::debug!(
+                    "asynchronous signing: {} workers still busy at teardown",
+                    state.running
+                );
+                return;
+            }
+            state = match self.ended.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(_) => return,
+            };
+        }
+        drop(state);
+        // Every worker's loop has ended: joining waits only for the threads' exit handlers.
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut threads| std::mem::take(&mut *threads))
+            .unwrap_or_default();
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 }
 
