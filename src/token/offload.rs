@@ -23,7 +23,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -120,6 +120,25 @@ thread_local! {
     static WORKER_OF: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The pools started in this process, stopped when `OPENSSL_cleanup` starts.
+static POOLS: Mutex<Vec<Weak<WorkerPool>>> = Mutex::new(Vec::new());
+
+/// Stops every pool of this process and waits for its threads. Runs first thing in
+/// `OPENSSL_cleanup`: a worker thread that used libcrypto (through the token) has per-thread
+/// state there (random generators) that libcrypto frees when the thread ends, which it can only
+/// do while that state still exists. Ending later, in provider teardown, they would leak it.
+fn stop_all() {
+    let pools = POOLS
+        .lock()
+        .map(|mut pools| std::mem::take(&mut *pools))
+        .unwrap_or_default();
+    for pool in pools.iter().filter_map(Weak::upgrade) {
+        if pool.is_current() {
+            pool.stop();
+        }
+    }
+}
+
 /// The worker pool of one provider instance in one process: a bounded queue of requests and
 /// the threads that run them.
 pub(crate) struct WorkerPool {
@@ -177,6 +196,11 @@ impl WorkerPool {
                 }
             }
         }
+        if let Ok(mut pools) = POOLS.lock() {
+            pools.retain(|pool| pool.strong_count() > 0);
+            pools.push(Arc::downgrade(&pool));
+        }
+        crate::sys::libcrypto::at_cleanup(stop_all);
         log::debug!("asynchronous signing: {workers} workers, queue of {capacity}");
         Ok(pool)
     }
