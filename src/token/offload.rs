@@ -317,7 +317,7 @@ impl WorkerPool {
 }
 
 /// Runs `work` on a worker of `pool` while the current job waits paused.
-pub(crate) fn run_in_job(job: &Job, pool: &WorkerPool, work: Work) -> Result<Vec<u8>> {
+pub(crate) fn run_in_job(job: &Job, pool: Arc<WorkerPool>, work: Work) -> Result<Vec<u8>> {
     let channel = match job.registered::<Channel>(&WAIT_KEY) {
         Some(channel) => channel,
         None => {
@@ -334,6 +334,7 @@ pub(crate) fn run_in_job(job: &Job, pool: &WorkerPool, work: Work) -> Result<Vec
         wakeup: job.callback(),
         _queued: Queued::start(),
     })?;
+    drop(pool);
     // Nothing owned is kept across a pause: a job that is never resumed (its connection freed)
     // leaves no reference behind. After each resume the channel is looked up again.
     loop {
