@@ -22,9 +22,22 @@
  *                      C_GetAttributeValue, C_GetTokenInfo, C_GetSlotList, C_Initialize.
  *                      CODE: a CKR_ name from codes[] or a number ("0x30", "48").
  *                      Example: FAULT_RULES=C_Sign:1:CKR_SESSION_HANDLE_INVALID,C_OpenSession:3-:CKR_SESSION_COUNT
+ *                      A C_Sign, C_SignUpdate or C_SignFinal that does not reach the real module
+ *                      (rule, removal, stale session) also ends the real module's signing
+ *                      operation, as a token ends it when the call fails (PKCS#11 5.12), so the
+ *                      session can start the next signature.
  *
  *   FAULT_DELAY_US     comma-separated FUNCTION:MICROSECONDS: sleep that long before every call
  *                      of FUNCTION (a slow network HSM). Example: FAULT_DELAY_US=C_Sign:20000
+ *
+ *   FAULT_GATHER       comma-separated FUNCTION:N:TIMEOUT_US: a call of FUNCTION waits (before
+ *                      its delay) until N calls of it are in progress at once; then every waiting
+ *                      call goes on and later calls no longer wait. If TIMEOUT_US passes first,
+ *                      the waiting calls go on and the gate stays open too (one timeout per
+ *                      process at most). It proves overlap without depending on timing: a caller
+ *                      that makes N calls at the same time always reaches "FUNCTION.peak N"
+ *                      (see FAULT_COUNT_FILE), one that makes them one after another never does.
+ *                      Example: FAULT_GATHER=C_Sign:8:10000000
  *
  *   FAULT_COUNT_FILE   path: after every wrapped call, the file is replaced (write to
  *                      PATH.tmp.PID, rename) by lines "FUNCTION COUNT" for each wrapped function
@@ -62,7 +75,7 @@
  *
  * Thread safety: one mutex guards the counters, the session table and the removal state; the
  * configuration is written once (pthread_once) and only read afterwards. Delays sleep outside
- * the mutex. Calls into the real module are made outside the mutex, except the
+ * the mutex; a FAULT_GATHER wait releases it (condition variable). Calls into the real module are made outside the mutex, except the
  * C_CloseAllSessions of a re-insertion.
  */
 #include <dlfcn.h>
@@ -173,6 +186,8 @@ static struct {
     struct rule rules[MAX_RULES];
     size_t nrules;
     unsigned long delay_us[F_COUNT];
+    unsigned long gather_n[F_COUNT];  /* 0: no gate */
+    unsigned long gather_us[F_COUNT];
     const char *count_file;
     CK_FLAGS token_flags;
     const char *protected_pin;
@@ -185,6 +200,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long calls[F_COUNT];
 static unsigned long active[F_COUNT]; /* calls in progress now */
 static unsigned long peak[F_COUNT];   /* most calls in progress at once */
+static int gather_open[F_COUNT];      /* the FAULT_GATHER gate of the function opened */
+static pthread_cond_t gathered = PTHREAD_COND_INITIALIZER;
 static struct session sessions[MAX_SESSIONS];
 static size_t nsessions;
 static int removed;          /* the token is out */
@@ -308,6 +325,36 @@ static void parse_delays(char *text)
     }
 }
 
+static void parse_gather(char *text)
+{
+    char *save = NULL;
+
+    for (char *item = strtok_r(text, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *count = strchr(item, ':'), *timeout, *end1, *end2, original[256];
+        unsigned long n, us;
+        int fn;
+
+        snprintf(original, sizeof(original), "%s", item);
+        if (count == NULL || (timeout = strchr(count + 1, ':')) == NULL) {
+            complain("FAULT_GATHER", original);
+            continue;
+        }
+        *count++ = '\0';
+        *timeout++ = '\0';
+        fn = lookup_function(item);
+        errno = 0;
+        n = strtoul(count, &end1, 10);
+        us = strtoul(timeout, &end2, 10);
+        if (fn < 0 || errno != 0 || end1 == count || *end1 != '\0' || end2 == timeout
+            || *end2 != '\0' || n < 2 || us == 0) {
+            complain("FAULT_GATHER", original);
+            continue;
+        }
+        config.gather_n[fn] = n;
+        config.gather_us[fn] = us;
+    }
+}
+
 static void parse_token_flags(char *text)
 {
     char *save = NULL;
@@ -324,7 +371,7 @@ static void parse_token_flags(char *text)
     }
 }
 
-/* A private, writable copy of an environment variable (never freed: lives for the process). */
+/* A private, writable copy of an environment variable, or NULL when it is unset or empty. */
 static char *env_copy(const char *name)
 {
     const char *value = getenv(name);
@@ -335,16 +382,23 @@ static void parse_config(void)
 {
     char *text;
 
+    /* The parsers keep nothing of the text they cut up (memory checkers see no leak). */
     if ((text = env_copy("FAULT_RULES")) != NULL)
         parse_rules(text);
+    free(text);
     if ((text = env_copy("FAULT_DELAY_US")) != NULL)
         parse_delays(text);
+    free(text);
+    if ((text = env_copy("FAULT_GATHER")) != NULL)
+        parse_gather(text);
+    free(text);
     if ((text = env_copy("FAULT_TOKEN_FLAGS")) != NULL)
         parse_token_flags(text);
+    free(text);
     config.count_file = env_copy("FAULT_COUNT_FILE");
     config.protected_pin = env_copy("FAULT_PROTECTED_PIN");
     config.removed_file = env_copy("FAULT_REMOVED_FILE");
-    text = env_copy("FAULT_REMOVAL_LOGOUT");
+    text = getenv("FAULT_REMOVAL_LOGOUT");
     config.removal_logout = text != NULL && strcmp(text, "1") == 0;
 }
 
@@ -376,6 +430,34 @@ static void write_counts(void)
         unlink(tmp);
 }
 
+/* The FAULT_GATHER gate of `fn`; called with `lock` held, just after the call was counted. */
+static void gather(enum fn_id fn)
+{
+    struct timespec until;
+
+    if (config.gather_n[fn] == 0 || gather_open[fn])
+        return;
+    if (active[fn] >= config.gather_n[fn]) {
+        gather_open[fn] = 1;
+        pthread_cond_broadcast(&gathered);
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(config.gather_us[fn] / 1000000);
+    until.tv_nsec += (long)(config.gather_us[fn] % 1000000) * 1000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    while (!gather_open[fn]) {
+        if (pthread_cond_timedwait(&gathered, &lock, &until) == ETIMEDOUT) {
+            /* Given up: the gate opens for good, so a failing test waits once, not per call. */
+            gather_open[fn] = 1;
+            pthread_cond_broadcast(&gathered);
+        }
+    }
+}
+
 /*
  * Counts a call of `fn` (and one more call of it in progress: the wrapper must end with
  * leave()), sleeps its delay, and returns 1 with *rv set when a rule replaces the call; 0 means
@@ -399,6 +481,7 @@ static int injected(enum fn_id fn, CK_RV *rv)
         }
     }
     write_counts();
+    gather(fn);
     pthread_mutex_unlock(&lock);
     if (us > 0) {
         struct timespec pause = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
@@ -778,6 +861,22 @@ static CK_RV w_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, C
     return leave(F_SIGN_INIT, rv);
 }
 
+/*
+ * Ends the real module's signing operation on `session` after a signing call that failed here
+ * without reaching it: a token ends the operation when C_Sign, C_SignUpdate or C_SignFinal fails,
+ * and the caller may start the next one on the same session. The result is thrown away.
+ */
+static void end_real_signing(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len)
+{
+    CK_BYTE scratch[8192];
+    CK_ULONG len = sizeof(scratch);
+
+    if (data != NULL)
+        real->C_Sign(session, data, data_len, scratch, &len);
+    else
+        real->C_SignFinal(session, scratch, &len);
+}
+
 static CK_RV w_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
                     CK_BYTE_PTR signature, CK_ULONG_PTR signature_len)
 {
@@ -785,6 +884,8 @@ static CK_RV w_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_l
 
     if (!session_call_blocked(F_SIGN, session, &rv))
         rv = real->C_Sign(session, data, data_len, signature, signature_len);
+    else
+        end_real_signing(session, data, data_len);
     return leave(F_SIGN, rv);
 }
 
@@ -794,6 +895,8 @@ static CK_RV w_SignUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG 
 
     if (!session_call_blocked(F_SIGN_UPDATE, session, &rv))
         rv = real->C_SignUpdate(session, part, part_len);
+    else
+        end_real_signing(session, NULL, 0);
     return leave(F_SIGN_UPDATE, rv);
 }
 
@@ -804,6 +907,8 @@ static CK_RV w_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR signature,
 
     if (!session_call_blocked(F_SIGN_FINAL, session, &rv))
         rv = real->C_SignFinal(session, signature, signature_len);
+    else
+        end_real_signing(session, NULL, 0);
     return leave(F_SIGN_FINAL, rv);
 }
 
