@@ -1,6 +1,7 @@
 //! The CLI scenarios, one file per feature: key loading (`pkey`), `storeutl`, signing
 //! (`dgst`/`pkeyutl`), PIN sources and error handling.
 
+mod async_;
 mod badinput;
 mod errors;
 mod faults;
