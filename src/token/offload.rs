@@ -14,7 +14,8 @@
 //! One channel per wait context (connection), registered under [`WAIT_KEY`]: the wait context
 //! owns one reference and the worker of a request in flight another, so a connection freed while
 //! its signature is in flight frees nothing the worker still uses; the eventfd closes when both
-//! are done. Errors travel back as values and are raised on the job's thread (OpenSSL's error
+//! are done. The program's wake-up callback is called only while the wait context exists
+//! ([`Registration`]): its argument goes with the connection. Errors travel back as values and are raised on the job's thread (OpenSSL's error
 //! queue is per thread).
 //!
 //! The pool belongs to the process that started it: a forked child starts its own on first
@@ -46,6 +47,24 @@ struct ChannelState {
     ticket: u64,
     /// The result of request `.0`.
     result: Option<(u64, Result<Vec<u8>>)>,
+    /// The program's wake-up callback for the request in flight, while the wait context it
+    /// belongs to exists (its argument is the program's, e.g. libssl's `SSL`).
+    wakeup: Option<Wakeup>,
+}
+
+/// The wait context's reference to a channel. OpenSSL drops it (wait-context cleanup) when it
+/// frees the wait context, i.e. the connection; from then on the program's wake-up callback,
+/// whose argument went with the connection, must not be called any more.
+pub(crate) struct Registration(Arc<Channel>);
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // Under the lock the worker calls the callback with: once this returns, no call of it
+        // is running or will start.
+        if let Ok(mut state) = self.0.state.lock() {
+            state.wakeup = None;
+        }
+    }
 }
 
 impl Channel {
@@ -62,23 +81,30 @@ impl Channel {
             .map_err(|_| Error::Module("asynchronous request lock poisoned".into()))
     }
 
-    /// Starts a new request; returns its ticket.
-    fn begin(&self) -> Result<u64> {
+    /// Starts a new request that wakes the program through the eventfd and `wakeup`; returns
+    /// its ticket.
+    fn begin(&self, wakeup: Option<Wakeup>) -> Result<u64> {
         let mut state = self.lock()?;
         state.ticket += 1;
         state.result = None;
+        state.wakeup = wakeup;
         // A wake-up of an earlier request that was never collected.
         self.eventfd.drain();
         Ok(state.ticket)
     }
 
     /// Stores the result of request `ticket` and wakes the program. The eventfd is written
-    /// under the lock, so a job that takes the result also drains that very wake-up.
+    /// under the lock, so a job that takes the result also drains that very wake-up; the
+    /// callback is called under it too, so the wait context cannot be freed meanwhile (see
+    /// [`Registration`]).
     fn complete(&self, ticket: u64, result: Result<Vec<u8>>) {
         if let Ok(mut state) = self.state.lock() {
             if state.ticket == ticket {
                 state.result = Some((ticket, result));
                 self.eventfd.signal();
+                if let Some(wakeup) = state.wakeup.take() {
+                    wakeup.call();
+                }
             }
         }
     }
@@ -107,7 +133,6 @@ struct Task {
     work: Work,
     channel: Arc<Channel>,
     ticket: u64,
-    wakeup: Option<Wakeup>,
     _queued: Queued,
 }
 
@@ -251,15 +276,11 @@ impl WorkerPool {
                 work,
                 channel,
                 ticket,
-                wakeup,
                 _queued,
             } = task;
             drop(_queued);
             let result = work();
             channel.complete(ticket, result);
-            if let Some(wakeup) = wakeup {
-                wakeup.call();
-            }
         }
     }
 
@@ -318,20 +339,20 @@ impl WorkerPool {
 
 /// Runs `work` on a worker of `pool` while the current job waits paused.
 pub(crate) fn run_in_job(job: &Job, pool: Arc<WorkerPool>, work: Work) -> Result<Vec<u8>> {
-    let channel = match job.registered::<Channel>(&WAIT_KEY) {
-        Some(channel) => channel,
+    let channel = match job.registered::<Registration>(&WAIT_KEY) {
+        Some(registration) => Arc::clone(&registration.0),
         None => {
             let channel = Arc::new(Channel::new()?);
-            job.register(&WAIT_KEY, channel.eventfd.raw(), Arc::clone(&channel))?;
+            let registration = Arc::new(Registration(Arc::clone(&channel)));
+            job.register(&WAIT_KEY, channel.eventfd.raw(), registration)?;
             channel
         }
     };
-    let ticket = channel.begin()?;
+    let ticket = channel.begin(job.callback())?;
     pool.submit(Task {
         work,
         channel,
         ticket,
-        wakeup: job.callback(),
         _queued: Queued::start(),
     })?;
     drop(pool);
@@ -339,10 +360,10 @@ pub(crate) fn run_in_job(job: &Job, pool: Arc<WorkerPool>, work: Work) -> Result
     // leaves no reference behind. After each resume the channel is looked up again.
     loop {
         job.pause();
-        let channel = job.registered::<Channel>(&WAIT_KEY).ok_or_else(|| {
+        let registration = job.registered::<Registration>(&WAIT_KEY).ok_or_else(|| {
             Error::Module("the asynchronous request's wait context lost its channel".into())
         })?;
-        if let Some(result) = channel.take(ticket)? {
+        if let Some(result) = registration.0.take(ticket)? {
             return result;
         }
     }
