@@ -14,8 +14,8 @@
 //! verified handshake is a verified token signature.
 //!
 //! - `async_tls.c` (one thread, `SSL_MODE_ASYNC`, socketpairs, poll on
-//!   `SSL_get_all_async_fds`): 16 handshakes overlap (peak >= 8); resumed early, a job pauses
-//!   again; with `pkcs11-module-async = off` the peak is 1; a token error reaches the caller's
+//!   `SSL_get_all_async_fds`, or a wake-up callback): 16 handshakes overlap (peak >= 8);
+//!   resumed early, a job pauses again; with `pkcs11-module-async = off` the peak is 1; a token error reaches the caller's
 //!   error stack; the most stack an ASYNC job used (stack painting) stays far below OpenSSL's
 //!   32 KiB job stack.
 //! - 1 000 clients that leave while their signature is in flight, under valgrind memcheck: no
@@ -198,6 +198,27 @@ fn async_tls_overlaps_handshakes_on_a_slow_token() {
     assert!(
         figures.get("spurious_resumes") > 0 && counts.of("C_Sign") == 16,
         "want spurious resumes and 16 C_Sign\ncounts:\n{}\n{}",
+        counts.text(),
+        ran.report()
+    );
+
+    // A program that asks for a wake-up callback instead of polling the wait fds (-C).
+    let counts = afx
+        .ffx
+        .arm(&[("FAULT_DELAY_US", SLOW_SIGN), ("FAULT_GATHER", GATHER_8)]);
+    let ran = afx.async_tls(&program, &["-C"]).success();
+    Figures::of(&ran).assert(
+        &[
+            ("handshakes", 16),
+            ("failed", 0),
+            ("async_waits", 16),
+            ("callbacks", 16),
+        ],
+        &counts,
+    );
+    assert!(
+        counts.of("C_Sign.peak") >= 8,
+        "counts:\n{}\n{}",
         counts.text(),
         ran.report()
     );
@@ -442,8 +463,10 @@ fn clients_leaving_mid_signature_leak_nothing_under_valgrind() {
 /// no invalid access; OpenSSL leaks each paused job (its stack and what libssl's frames on it
 /// own), but no lost block was allocated by the provider for itself: the only provider
 /// allocations in the lost records are the signature contexts OpenSSL had it make
-/// (`*_newctx`), which OpenSSL's leaked `EVP_PKEY_CTX` owns. Then, without valgrind,
-/// 1 000 such connections; in both runs the server completes 4 more handshakes.
+/// (`*_newctx`), which OpenSSL's leaked `EVP_PKEY_CTX` owns. The same with a wake-up callback
+/// (`-C`): the worker must not call it for a freed connection (its argument is the freed
+/// `SSL`), only for the 4 that follow. Then, without valgrind, 1 000 such connections; in
+/// every run the server completes 4 more handshakes.
 #[test]
 fn connections_freed_mid_signature_are_safe() {
     require_valgrind();
@@ -492,6 +515,31 @@ fn connections_freed_mid_signature_are_safe() {
         providers_own.is_empty(),
         "blocks the provider allocated for itself were lost:\n{}",
         providers_own.join("\n\n")
+    );
+
+    let counts = afx.ffx.arm(&[("FAULT_DELAY_US", SLOW_SIGN)]);
+    let log = afx.ffx.fx.file("valgrind-abandon-callback.log");
+    let ran = async_tls_under_valgrind(
+        &afx,
+        &program,
+        &log,
+        false,
+        &["-C", "-m", "abandon", "-n", "50", "-w", "16", "-r", "4"],
+    );
+    let report = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        ran.output.status.success() && !ran.timed_out && memory_errors(&report).is_empty(),
+        "valgrind found memory errors (exit 99) or the program failed\n{}\nvalgrind log: {log}",
+        ran.report()
+    );
+    Figures::of(&ran).assert(
+        &[
+            ("abandoned", 50),
+            ("survivors", 4),
+            ("callbacks", 4),
+            ("signatures_counted", 54),
+        ],
+        &counts,
     );
 
     let counts = afx.ffx.arm(&[("FAULT_DELAY_US", SLOW_SIGN)]);

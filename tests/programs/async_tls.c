@@ -24,6 +24,9 @@
  *                        job is paused and the signature still in flight (HAProxy frees a
  *                        connection whose client left; OpenSSL itself leaks such a paused job)
  *   -r N      after the run, N more connections in mode complete (the server still works)
+ *   -C        wake-up callback instead of wait fds: SSL_CTX_set_async_callback; the callback
+ *             (called on the thread that finished the work) writes the connection to a pipe that
+ *             the loop polls; the async wait fds are not polled
  *   -S        resume every waiting job at each turn of the loop, ready or not, without waiting
  *             in poll() (spurious resumes: the job must pause again until its signature is there)
  *   -2        TLS 1.2 only (default: TLS 1.3)
@@ -41,7 +44,7 @@
  * Output on stdout, one "name: value" per line: handshakes (completed and verified), failed
  * (unexpected server or client failures), want_async (SSL_ERROR_WANT_ASYNC returns),
  * async_waits (times a connection started waiting for its job), spurious_resumes (a resumed job
- * paused again), max_waiting (most connections waiting for their job at once), disconnected,
+ * paused again), callbacks (-C: wake-up callbacks received), max_waiting (most connections waiting for their job at once), disconnected,
  * abandoned, survivors (handshakes completed by -r), signatures_counted (sign-ok + sign-error
  * of the provider, read once every signature started has been counted), job stacks, and
  * "job stack peak: N bytes". Errors of failed handshakes go to stderr (ERR_print_errors).
@@ -174,15 +177,17 @@ struct conn {
     int server_done, client_done;       /* 1 finished, -1 failed */
     int waiting;                        /* the server's job is paused */
     int gone;                           /* the client left (disconnect, abandon) */
+    int woken;                          /* -C: its callback came */
     int open;
 };
 
 static struct {
     enum mode mode;
-    int spurious;
+    int spurious, callback;
+    int wake[2]; /* -C: the callback writes a struct conn pointer to wake[1] */
     SSL_CTX *server_ctx, *client_ctx;
     unsigned long handshakes, failed, want_async, async_waits, spurious_resumes, max_waiting;
-    unsigned long disconnected, abandoned, gone_failed;
+    unsigned long disconnected, abandoned, gone_failed, callbacks;
     struct timespec deadline;
 } run;
 
@@ -201,6 +206,14 @@ static int nonblocking(int fd)
     return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
 }
 
+/* -C: the wake-up callback, on the thread that finished the work. It only passes the pointer
+ * on (the loop ignores pointers that are no connection of the current batch). */
+static int async_callback(SSL *ssl, void *arg)
+{
+    (void)ssl;
+    return write(run.wake[1], &arg, sizeof(arg)) == (ssize_t)sizeof(arg);
+}
+
 static int conn_open(struct conn *c)
 {
     int fds[2];
@@ -216,6 +229,8 @@ static int conn_open(struct conn *c)
         || c->client == NULL || !SSL_set_fd(c->server, c->server_fd)
         || !SSL_set_fd(c->client, c->client_fd) || !SSL_set1_host(c->client, "localhost")
         || !SSL_set_tlsext_host_name(c->client, "localhost"))
+        return 0;
+    if (run.callback && !SSL_set_async_callback_arg(c->server, c))
         return 0;
     SSL_set_accept_state(c->server);
     SSL_set_connect_state(c->client);
@@ -405,7 +420,9 @@ static int run_batch(enum mode mode, unsigned long total, unsigned long window)
                 owner[n++] = c;
             }
             if (c->server != NULL && c->server_done == 0) {
-                if (c->waiting) {
+                if (c->waiting && run.callback) {
+                    waiting++;
+                } else if (c->waiting) {
                     OSSL_ASYNC_FD afds[4];
                     size_t count = 0;
 
@@ -430,18 +447,36 @@ static int run_batch(enum mode mode, unsigned long total, unsigned long window)
         }
         if (waiting > run.max_waiting)
             run.max_waiting = waiting;
+        if (run.callback) {
+            fds[n] = (struct pollfd){.fd = run.wake[0], .events = POLLIN};
+            server_side[n] = 1;
+            owner[n++] = NULL;
+        }
         /* With -S a waiting job is resumed at once, before its signature can be there. */
         if (n > 0 && poll(fds, n, run.spurious && waiting > 0 ? 0 : 200) < 0 && errno != EINTR) {
             perror("poll");
             status = 1;
             goto out;
         }
+        /* -C: the connections whose callback came. */
+        if (run.callback) {
+            void *woken;
+
+            while (read(run.wake[0], &woken, sizeof(woken)) == (ssize_t)sizeof(woken)) {
+                run.callbacks++;
+                for (unsigned long i = 0; i < window; i++)
+                    if (woken == (void *)&conns[i] && conns[i].open && conns[i].waiting)
+                        conns[i].woken = 1;
+            }
+        }
         /* Step each side that has an event (each at most once per turn): a paused job is
-         * resumed only when its wait fd is readable, unless -S asks for spurious resumes. */
+         * resumed only when its wait fd is readable (-C: its callback came), unless -S asks for
+         * spurious resumes. */
         for (unsigned long i = 0; i < window; i++) {
             struct conn *c = &conns[i];
-            int server_ready = 0, client_ready = 0;
+            int server_ready = c->woken, client_ready = 0;
 
+            c->woken = 0;
             if (!c->open)
                 continue;
             for (nfds_t k = 0; k < n; k++) {
@@ -534,8 +569,9 @@ int main(int argc, char **argv)
     int paint = 1;
     EVP_PKEY *key;
 
-    while ((option = getopt(argc, argv, "n:w:m:r:S2d:p:P")) != -1) {
+    while ((option = getopt(argc, argv, "n:w:m:r:CS2d:p:P")) != -1) {
         switch (option) {
+        case 'C': run.callback = 1; break;
         case 'P': paint = 0; break;
         case 'n': total = strtoul(optarg, NULL, 10); break;
         case 'w': window = strtoul(optarg, NULL, 10); break;
@@ -598,6 +634,12 @@ int main(int argc, char **argv)
         return 1;
     }
     SSL_CTX_set_mode(run.server_ctx, SSL_MODE_ASYNC);
+    if (run.callback
+        && (pipe2(run.wake, O_NONBLOCK | O_CLOEXEC) != 0
+            || !SSL_CTX_set_async_callback(run.server_ctx, async_callback))) {
+        fprintf(stderr, "cannot set up the wake-up callback\n");
+        return 1;
+    }
     SSL_CTX_set_num_tickets(run.server_ctx, 0);
     SSL_CTX_set_session_cache_mode(run.server_ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_verify(run.client_ctx, SSL_VERIFY_PEER, NULL);
@@ -631,6 +673,7 @@ int main(int argc, char **argv)
     printf("want_async: %lu\n", run.want_async);
     printf("async_waits: %lu\n", run.async_waits);
     printf("spurious_resumes: %lu\n", run.spurious_resumes);
+    printf("callbacks: %lu\n", run.callbacks);
     printf("max_waiting: %lu\n", run.max_waiting);
     printf("disconnected: %lu\n", run.disconnected);
     printf("abandoned: %lu\n", run.abandoned);
