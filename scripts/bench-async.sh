@@ -8,10 +8,10 @@
 #      goes on (target: at least 20 times more).
 #   2. A fast token: SoftHSM2 itself, no delay. The cost of the asynchronous path (a job pause,
 #      a worker hand-off and an eventfd wake-up per signature) is the drop in handshakes per
-#      second with ssl-mode-async (target: at most 5 %). With async the signature runs on a
-#      worker, which may use a core HAProxy's thread does not, so the script also reports the
-#      server's CPU time per handshake (HAProxy and its workers, from /proc/PID/stat), which
-#      other load on the machine disturbs less.
+#      second with ssl-mode-async (target: at most 5 %). HAProxy and its workers are pinned to
+#      one CPU (the clients to another), so that the async path cannot gain from signing on a
+#      second core; the script also reports the server's CPU time per handshake (HAProxy and
+#      its workers, from /proc/PID/stat), which other load on the machine disturbs less.
 #
 # Each mode runs BENCH_ROUNDS times for BENCH_SECONDS, blocking and async interleaved, and the
 # median is reported. The load comes from tests/programs/tls_clients.c (built here): one thread,
@@ -22,7 +22,8 @@
 # Usage: bash scripts/bench-async.sh        (about 2 minutes with the defaults)
 # Environment: BENCH_SECONDS (default 5), BENCH_ROUNDS (3), BENCH_CONCURRENCY (128),
 # BENCH_WORKERS (pkcs11-module-async-workers for the slow token, default 64: 64 signatures of
-# 20 ms in flight allow 3 200 per second), BENCH_DELAY_US (20000), CARGO_TARGET_DIR,
+# 20 ms in flight allow 3 200 per second), BENCH_DELAY_US (20000), BENCH_PIN (1: HAProxy and its
+# workers on CPU 1, the clients on CPU 0; 0: no pinning), CARGO_TARGET_DIR,
 # SOFTHSM2_MODULE, BENCH_KEEP_DIR=1 (keep the scratch directory).
 # Needs: haproxy, openssl, softhsm2-util, pkcs11-tool, cc, libssl-dev, libp11-kit-dev, python3,
 # cargo (scripts/install-deps.sh installs them).
@@ -139,7 +140,7 @@ start_haproxy() {
         printf 'frontend https\n    bind 127.0.0.1:%s ssl crt %s\n' "$port" "$work/server.pem"
         printf '    http-request return status 200 content-type text/plain string "hello"\n'
     } >"$work/haproxy.cfg"
-    OPENSSL_CONF=$work/openssl.cnf "$haproxy_bin" -db -f "$work/haproxy.cfg" \
+    OPENSSL_CONF=$work/openssl.cnf "${server_cpu[@]}" "$haproxy_bin" -db -f "$work/haproxy.cfg" \
         >"$work/haproxy.log" 2>&1 </dev/null &
     haproxy_pid=$!
     deadline=$(($(date +%s) + 15))
@@ -158,6 +159,16 @@ stop_haproxy() {
 
 clock_ticks=$(getconf CLK_TCK)
 
+# HAProxy, with the provider's workers, on one CPU and the clients on another: the server has
+# one core in both modes, so the async path cannot gain by signing on a second core, and the
+# difference in handshakes per second is its cost (BENCH_PIN=0: no pinning).
+server_cpu=(env)
+client_cpu=(env)
+if [ "${BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+    server_cpu=(taskset -c 1)
+    client_cpu=(taskset -c 0)
+fi
+
 # CPU time (user + system, all threads) HAProxy has used so far, in clock ticks.
 haproxy_ticks() { awk '{print $14 + $15}' "/proc/$haproxy_pid/stat"; }
 
@@ -171,7 +182,7 @@ measure() {
     OPENSSL_CONF=/dev/null timeout 60 "$work/tls_clients" -V -n 8 "$port" "$work/ca.crt" \
         >/dev/null 2>&1 || die "warm-up handshakes failed ($mode)"
     before=$(haproxy_ticks)
-    out=$(OPENSSL_CONF=/dev/null timeout $((seconds + 60)) "$work/tls_clients" -V \
+    out=$(OPENSSL_CONF=/dev/null timeout $((seconds + 60)) "${client_cpu[@]}" "$work/tls_clients" -V \
         -t "$seconds" -c "$concurrency" "$port" "$work/ca.crt" 2>"$work/clients.err") ||
         die "the clients failed ($mode): $(head -n 5 "$work/clients.err")"
     after=$(haproxy_ticks)
@@ -216,6 +227,7 @@ fast_blocking=$blocking_rate fast_async=$async_rate
 echo
 printf 'load average at the end: %s (the machine has %s cores; other load lowers every figure)\n' \
     "$(cut -d ' ' -f 1-3 /proc/loadavg)" "$(nproc)"
+printf 'server pinned: %s\n' "${server_cpu[*]}"
 printf 'slow token (%s ms): blocking %.1f/s, ssl-mode-async %.1f/s: %.1fx (target >= 20x)\n' \
     "$((delay_us / 1000))" "$slow_blocking" "$slow_async" \
     "$(awk -v a="$slow_async" -v b="$slow_blocking" 'BEGIN {print a / b}')"
