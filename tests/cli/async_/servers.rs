@@ -143,3 +143,45 @@ fn openssl_s_server_async_serves() {
     );
     assert_eq!(counts.of("C_Sign"), 2, "{}", counts.text());
 }
+
+/// The README's "Slow and network tokens" shows what these tests run: HAProxy's settings, the
+/// s_server option, the configuration keys, and the parameter and metric names the metrics test
+/// reads.
+#[test]
+fn readme_shows_the_tested_async_setup() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let section = readme
+        .split_once("## Slow and network tokens")
+        .map(|(_, rest)| rest.split("\n## ").next().unwrap_or_default())
+        .expect("README.md has no section \"Slow and network tokens\"");
+    let missing: Vec<&str> = [
+        "nbthread 1",
+        "ssl-mode-async",
+        "bind :443 ssl crt",
+        "openssl s_server -async",
+        "SSL_MODE_ASYNC",
+        "SSL_get_all_async_fds",
+        "pkcs11-module-async",
+        "pkcs11-module-async-workers",
+        "pkcs11-module-async-queue",
+        "pkcs11-module-metrics-file",
+        "pkcs11-module-metrics-interval",
+        "%p",
+        "examples/metrics.c",
+        "pkcs11-metrics",
+        "pkcs11-sign-ok",
+        "pkcs11-sign-error",
+        "pkcs11-sign-in-flight",
+        "pkcs11-sign-queued",
+        "offloaded_private_key_sign_duration",
+        "offloaded_private_key_sign_in_flight",
+        "offloaded_private_key_sign_queued",
+        "ecdsa-p256",
+        "scripts/bench-async.sh",
+    ]
+    .into_iter()
+    .filter(|needle| !section.contains(needle))
+    .collect();
+    assert!(missing.is_empty(), "README's section lacks: {missing:#?}");
+}
