@@ -1,11 +1,13 @@
 //! The CLI scenarios, one file per feature: key loading (`pkey`), `storeutl`, signing
-//! (`dgst`/`pkeyutl`), PIN sources and error handling.
+//! (`dgst`/`pkeyutl`), PIN sources and error handling, installing (`package`) and the
+//! `pkcs11-ossl` helper command (`tool`).
 
 mod async_;
 mod badinput;
 mod errors;
 mod faults;
 mod load;
+mod package;
 mod pemuri;
 mod pin;
 mod programs;
@@ -13,4 +15,5 @@ mod robust;
 mod sign;
 mod store;
 mod tls;
+mod tool;
 mod x509;
