@@ -279,7 +279,10 @@ impl WorkerPool {
                 _queued,
             } = task;
             drop(_queued);
-            let result = work();
+            // A panic in the work must not end the worker or leave the job waiting for ever:
+            // it becomes the request's error, raised on the job's thread like any other.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                .unwrap_or(Err(Error::Panic));
             channel.complete(ticket, result);
         }
     }
