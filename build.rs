@@ -49,6 +49,7 @@ fn main() {
             "ASYNC_(get_current_job|get_wait_ctx|pause_job)|ASYNC_WAIT_CTX_(set_wait_fd|get_fd|clear_fd|get_callback)",
         )
         .allowlist_function("BIO_new_from_core_bio|BIO_free|BIO_gets|EVP_PKEY_print_public|ERR_set_mark|ERR_pop_to_mark")
+        .allowlist_function("OPENSSL_atexit")
         .allowlist_function(
             "RAND_priv_bytes_ex|EVP_PKEY_CTX_new_from_pkey|EVP_PKEY_encrypt_init_ex|RSA_padding_check_PKCS1_OAEP_mgf1",
         )

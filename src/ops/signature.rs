@@ -20,6 +20,9 @@ use crate::sys::abi;
 use crate::sys::libcrypto::DigestCtx;
 use crate::sys::params::{Params, ParamsOut};
 use crate::sys::slice::OutBuf;
+
+/// Longest hash a signature context makes (SHA-512, `EVP_MAX_MD_SIZE`).
+const MAX_HASH: usize = 64;
 use crate::token::object::{KeyAlgorithm, KeyObj};
 use crate::token::op::{self, KeyOp, Mech};
 
@@ -215,13 +218,25 @@ impl SignCtx {
             out.set_size(self.key()?.max_signature_size());
             return Ok(());
         }
-        let hash = self
-            .hashing
-            .as_mut()
-            .ok_or_else(|| Error::BadParam("digest_sign_final without digest_sign_init".into()))?
-            .finish()?;
+        // Inside an ASYNC job `sign` may pause this frame for good (a connection freed while
+        // its signature is in flight): the hash waits on the stack, not in an owned buffer.
+        let mut buffer = [0u8; MAX_HASH];
+        let hash = {
+            let owned = self
+                .hashing
+                .as_mut()
+                .ok_or_else(|| {
+                    Error::BadParam("digest_sign_final without digest_sign_init".into())
+                })?
+                .finish()?;
+            let hash = buffer
+                .get_mut(..owned.len())
+                .ok_or_else(|| Error::Module("digest longer than 64 bytes".into()))?;
+            hash.copy_from_slice(&owned);
+            hash
+        };
         self.hashing = None;
-        self.sign(&hash, out)
+        self.sign(hash, out)
     }
 
     /// `digest_sign` (one-shot); used for EdDSA.

@@ -203,7 +203,7 @@ pub(crate) fn perform(tokens: &Arc<Tokens>, op: KeyOp) -> Result<Vec<u8>> {
         if let Some(job) = crate::sys::async_job::current_job() {
             let pool = tokens.worker_pool(|| default_workers(&op))?;
             let tokens = Arc::clone(tokens);
-            return offload::run_in_job(&job, &pool, move || run(&tokens, op));
+            return offload::run_in_job(&job, pool, move || run(&tokens, op));
         }
     }
     run(tokens, op)
@@ -216,7 +216,7 @@ pub(crate) fn generate(tokens: &Arc<Tokens>, request: KeyGenRequest) -> Result<A
         if let Some(job) = crate::sys::async_job::current_job() {
             let pool = tokens.worker_pool(|| DEFAULT_WORKERS_CAP)?;
             let tokens = Arc::clone(tokens);
-            return offload::run_in_job(&job, &pool, move || run_generate(&tokens, &request));
+            return offload::run_in_job(&job, pool, move || run_generate(&tokens, &request));
         }
     }
     run_generate(tokens, &request)

@@ -3,6 +3,7 @@
 //! `pkcs11-ossl` helper command (`tool`), key generation (`keygen`), RSA decryption
 //! (`decrypt`) and ECDH (`derive`).
 
+mod async_;
 mod badinput;
 mod decrypt;
 mod derive;
