@@ -75,8 +75,8 @@ const BLOCKABLE_OPERATIONS: &[&str] = &[
     "mac",
     "kdf",
     "rand",
-    // OpenSSL 3.5's opaque symmetric keys: this provider offers none, so there is nothing to
-    // hide, but latchset's configurations (and its test suite) name it.
+    // OpenSSL 3.5's opaque symmetric keys; latchset/pkcs11-provider's test suite blocks it
+    // along with `cipher` on tokens without symmetric keys.
     "skeymgmt",
 ];
 
