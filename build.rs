@@ -53,12 +53,16 @@ fn main() {
         .allowlist_function(
             "RAND_priv_bytes_ex|EVP_PKEY_CTX_new_from_pkey|EVP_PKEY_encrypt_init_ex|RSA_padding_check_PKCS1_OAEP_mgf1",
         )
+        .blocklist_type("EVP_MD|evp_md_st")
+        .raw_line("pub use openssl_sys::EVP_MD;")
         .allowlist_function(
             "OSSL_PARAM_(locate|locate_const|modified|set_(int|uint|size_t|utf8_string|utf8_ptr|octet_string|BN)|get_(int|int64|uint|size_t|utf8_string_ptr|octet_string_ptr))",
         )
+        .blocklist_type("EVP_PKEY_CTX|evp_pkey_ctx_st|EVP_MD_CTX|evp_md_ctx_st")
+        .raw_line("pub use openssl_sys::{EVP_MD_CTX, EVP_PKEY_CTX};")
         .blocklist_type("OSSL_PARAM|ossl_param_st|OSSL_LIB_CTX|ossl_lib_ctx_st|BIGNUM|bignum_st")
-        .blocklist_type("BIO|bio_st|EVP_PKEY|evp_pkey_st|EVP_PKEY_CTX|evp_pkey_ctx_st|EVP_MD|evp_md_st")
-        .raw_line("pub use openssl_sys::{BIGNUM, BIO, EVP_MD, EVP_PKEY, EVP_PKEY_CTX, OSSL_LIB_CTX};")
+        .blocklist_type("BIO|bio_st|EVP_PKEY|evp_pkey_st")
+        .raw_line("pub use openssl_sys::{BIGNUM, BIO, EVP_PKEY, OSSL_LIB_CTX};")
         .raw_line("pub use openssl_sys::OSSL_PARAM;")
         .default_macro_constant_type(bindgen::MacroTypeVariation::Signed)
         .generate_cstr(true)

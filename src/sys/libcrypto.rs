@@ -54,6 +54,11 @@ unsafe impl Send for LibCtx {}
 unsafe impl Sync for LibCtx {}
 
 impl LibCtx {
+    /// The library context, for libcrypto calls that take one (it stays owned here).
+    pub(crate) fn as_ptr(&self) -> *mut openssl_sys::OSSL_LIB_CTX {
+        self.0
+    }
+
     /// # Safety
     /// `handle` and `in_` are the arguments of `OSSL_provider_init`.
     pub(crate) unsafe fn new_child(
@@ -68,11 +73,6 @@ impl LibCtx {
             Ok(LibCtx(ctx))
         }
     }
-}
-
-/// The library context pointer of `libctx` (NULL: the default context).
-pub(super) fn libctx_ptr(libctx: Option<&LibCtx>) -> *mut openssl_sys::OSSL_LIB_CTX {
-    libctx.map_or(ptr::null_mut(), |c| c.0)
 }
 
 impl Drop for LibCtx {
@@ -485,11 +485,6 @@ impl Drop for PublicPkey {
 }
 
 impl PublicPkey {
-    /// The `EVP_PKEY` for libcrypto calls in this layer.
-    pub(super) fn as_ptr(&self) -> *mut openssl_sys::EVP_PKEY {
-        self.0
-    }
-
     /// Imports the public key `params` of type `key_type` (e.g. "RSA").
     pub(crate) fn from_params(
         libctx: Option<&LibCtx>,
@@ -526,6 +521,11 @@ impl PublicPkey {
             return Err(Error::Openssl("EVP_PKEY_fromdata"));
         }
         Ok(PublicPkey(pkey))
+    }
+
+    /// The key, for libcrypto calls that take it (it stays owned here).
+    pub(crate) fn as_ptr(&self) -> *mut openssl_sys::EVP_PKEY {
+        self.0
     }
 
     /// Writes `header` and then OpenSSL's text form of the public key to a core BIO.

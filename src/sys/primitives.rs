@@ -10,8 +10,13 @@ use std::ptr;
 use zeroize::Zeroizing;
 
 use super::abi;
-use super::libcrypto::{LibCtx, Md, PublicPkey, libctx_ptr};
+use super::libcrypto::{LibCtx, Md, PublicPkey};
 use crate::error::{Error, Result};
+
+/// The library context pointer of `libctx` (NULL: the default context).
+fn libctx_ptr(libctx: Option<&LibCtx>) -> *mut openssl_sys::OSSL_LIB_CTX {
+    libctx.map_or(ptr::null_mut(), LibCtx::as_ptr)
+}
 
 /// Property query for everything fetched here: never this provider.
 const NOT_THIS_PROVIDER: &CStr = c"provider!=pkcs11";
