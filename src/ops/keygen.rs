@@ -4,7 +4,7 @@
 //!
 //! | parameter | meaning |
 //! |---|---|
-//! | `pkcs11_uri` | where and what: the token attributes select the token, `object` is the new keys' `CKA_LABEL`, `id` their `CKA_ID` (random 16 bytes when absent), `pin-value`/`pin-source` the PIN |
+//! | `pkcs11_uri` | where and what: the token attributes select the token, `object` is the new keys' `CKA_LABEL`, `id` their `CKA_ID` (random 16 bytes when absent; an id a private key on the token already has is refused), `pin-value`/`pin-source` the PIN |
 //! | `pkcs11_key_usage` | space-separated X.509 key usage names: `digitalSignature`, `dataEncipherment`, `keyEncipherment`, `keyAgreement` |
 //! | `bits` (`rsa_keygen_bits`), `e` (`rsa_keygen_pubexp`), `primes` (2 only) | RSA modulus size (default 2048) and public exponent (default 65537) |
 //! | `digest` (`rsa_pss_keygen_md`) | RSA-PSS: allow only the PSS mechanism with this hash |

@@ -429,8 +429,7 @@ pub(crate) fn private_key(
     }
 }
 
-/// True when a private key with `label` or with `id` is already on the token (either would
-/// make a URI naming a new key by that label or id ambiguous).
+/// True when a private key with `label` or with `id` (each optional) is already on the token.
 pub(crate) fn private_key_exists(
     session: &Session,
     label: Option<&str>,

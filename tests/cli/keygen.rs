@@ -405,13 +405,14 @@ fn key_usage_sets_the_token_usage_flags() {
     assert!(object_block(&listing, "07").is_none(), "{listing}");
 }
 
-/// A label or id already taken on the token is refused (a URI could no longer tell the keys
-/// apart), and nothing new appears.
+/// An id already taken on the token is refused (no URI could tell the keys apart) and nothing
+/// new appears; a taken label is not (latchset allows it), but a URI naming only that label is
+/// then refused as ambiguous instead of picking one of the keys.
 #[test]
-fn taken_label_or_id_is_refused() {
+fn taken_id_is_refused_a_taken_label_is_ambiguous() {
     let fx = fixture("keygen-duplicate");
-    let first = format!("pkcs11_uri:{}", fx.uri("object=twin;id=%08"));
-    let generate = |uri: &str, out: &str| {
+    let generate = |attributes: &str, out: &str| {
+        let uri = format!("pkcs11_uri:{}", fx.uri(attributes));
         fx.openssl(&[
             "genpkey",
             "-propquery",
@@ -419,23 +420,33 @@ fn taken_label_or_id_is_refused() {
             "-algorithm",
             "EC",
             "-pkeyopt",
-            uri,
+            &uri,
             "-out",
             &fx.file(out),
         ])
     };
-    generate(&first, "first.pem").success();
-    let same_label = format!("pkcs11_uri:{}", fx.uri("object=twin;id=%09"));
-    generate(&same_label, "second.pem")
+    generate("object=twin;id=%08", "first.pem").success();
+    generate("object=other;id=%08", "same-id.pem")
         .clean_failure()
-        .assert_provider_error(&["already has a private key"]);
-    let same_id = format!("pkcs11_uri:{}", fx.uri("object=other;id=%08"));
-    generate(&same_id, "third.pem")
-        .clean_failure()
-        .assert_provider_error(&["already has a private key"]);
+        .assert_provider_error(&["already has a private key with id"]);
     let listing = fx.token().list_objects("privkey", true);
-    assert_eq!(listing.matches("label:      twin").count(), 1, "{listing}");
-    assert!(object_block(&listing, "09").is_none(), "{listing}");
+    assert!(!listing.contains("label:      other"), "{listing}");
+    generate("object=twin;id=%09", "same-label.pem").success();
+    let message = fx.message("twin.txt");
+    fx.openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        &fx.private_key_uri("twin"),
+        "-out",
+        &fx.file("twin.sig"),
+        &message,
+    ])
+    .clean_failure()
+    .assert_provider_error(&["2 private keys match"]);
+    // Each key file names its own key by id.
+    fx.assert_dgst_signs(&fx.file("first.pem"), "08", &[]);
+    fx.assert_dgst_signs(&fx.file("same-label.pem"), "09", &[]);
 }
 
 /// Without a `pkcs11_uri` the key goes to the (only) token with a random 16-byte CKA_ID, so the
