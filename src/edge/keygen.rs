@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::edge::dispatch::Table;
 use crate::edge::handle;
 use crate::ops::keygen::{GenCtx, PARAM_KEY_USAGE, PARAM_URI};
+use crate::ops::keymgmt::KeyData;
 use crate::sys::abi::{self, OSSL_PARAM};
 use crate::sys::params::{Params, param_desc};
 use crate::token::object::KeyAlgorithm;
@@ -51,6 +52,22 @@ pub(super) unsafe extern "C" fn kmgmt_gen_set_params(
         // SAFETY: genctx is ours; params is a terminated array or NULL.
         let (ctx, params) = unsafe { (gen_ctx(genctx)?, Params::new(params)) };
         ctx.set_params(params)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE`: parameters from a key of ours.
+pub(super) unsafe extern "C" fn kmgmt_gen_set_template(
+    genctx: *mut c_void,
+    template: *mut c_void,
+) -> c_int {
+    ffi_boundary!("kmgmt_gen_set_template", 0, {
+        // SAFETY: genctx is ours; OpenSSL moved the template to our keymgmt (NULL allowed).
+        let ctx = unsafe { gen_ctx(genctx)? };
+        // SAFETY: template is NULL or a live keydata of ours.
+        if let Ok(template) = unsafe { handle::borrow::<KeyData>(template, "template key") } {
+            ctx.set_template(template)?;
+        }
         Ok(1)
     })
 }

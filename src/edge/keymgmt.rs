@@ -6,7 +6,9 @@ use std::ffi::{c_char, c_int, c_void};
 
 use crate::edge::dispatch::{END, Table, dispatch};
 use crate::edge::handle;
-use crate::edge::keygen::{self, kmgmt_gen, kmgmt_gen_cleanup, kmgmt_gen_set_params};
+use crate::edge::keygen::{
+    self, kmgmt_gen, kmgmt_gen_cleanup, kmgmt_gen_set_params, kmgmt_gen_set_template,
+};
 use crate::error::Error;
 use crate::ops::keymgmt::{self, KeyData};
 use crate::sys::abi::{self, OSSL_DISPATCH, OSSL_PARAM};
@@ -75,6 +77,11 @@ macro_rules! keymgmt_table {
                 OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
                 OSSL_FUNC_keymgmt_gen_settable_params_fn,
                 $gen_settable
+            ),
+            dispatch!(
+                OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,
+                OSSL_FUNC_keymgmt_gen_set_template_fn,
+                kmgmt_gen_set_template
             ),
             dispatch!(OSSL_FUNC_KEYMGMT_GEN, OSSL_FUNC_keymgmt_gen_fn, kmgmt_gen),
             dispatch!(

@@ -37,6 +37,7 @@ pub(crate) mod dispatch;
 pub(crate) mod handle;
 
 pub(crate) mod asym_cipher;
+pub(crate) mod capabilities;
 pub(crate) mod decoder;
 pub(crate) mod encoder;
 pub(crate) mod keyexch;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 
 use super::dispatch::{END, Table, dispatch};
-use super::{asym_cipher, decoder, encoder, handle, keyexch, keymgmt, signature, store};
+use super::{
+    asym_cipher, capabilities, decoder, encoder, handle, keyexch, keymgmt, signature, store,
+};
 use crate::config::Config;
 use crate::error::{Error, Result, reason_strings};
 use crate::ops::provider::ProvCtx;
@@ -131,6 +133,11 @@ static PROVIDER_FUNCTIONS: &[OSSL_DISPATCH] = &[
         OSSL_FUNC_PROVIDER_QUERY_OPERATION,
         OSSL_FUNC_provider_query_operation_fn,
         prov_query_operation
+    ),
+    dispatch!(
+        OSSL_FUNC_PROVIDER_GET_CAPABILITIES,
+        OSSL_FUNC_provider_get_capabilities_fn,
+        capabilities::prov_get_capabilities
     ),
     dispatch!(
         OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,

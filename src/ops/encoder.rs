@@ -65,6 +65,14 @@ impl EncoderCtx {
             ));
         }
         let key = data.key()?;
+        if key.token.as_ref().is_some_and(|t| t.is_ephemeral()) {
+            return Err(Error::Unsupported(
+                "this key was generated without pkcs11_uri: it is a session object that ends \
+                 with the process and cannot be named in a key file; generate it with \
+                 -pkeyopt pkcs11_uri:pkcs11:token=... to keep it on the token"
+                    .into(),
+            ));
+        }
         let uri = key_uri(key).filter(|_| key.has_private()).ok_or_else(|| {
             Error::Unsupported("only token private keys can be written as PEM-URI files".into())
         })?;

@@ -15,6 +15,12 @@
 //! parameters are ignored (the provider-keymgmt(7) convention). An EC generation asked only
 //! for domain parameters (`EVP_PKEY_paramgen`) makes a keydata with just the curve, and never
 //! touches a token.
+//!
+//! Without `pkcs11_uri` the key pair is ephemeral: session objects that live as long as
+//! OpenSSL keeps the key, and that cannot be written to a key file. That is what libssl asks
+//! for its ECDHE key shares when a program runs with `-propquery '?provider=pkcs11'` (the
+//! provider then offers the P-256/384/521 TLS groups): one key per handshake, none left on
+//! the token. A key to keep needs a `pkcs11_uri`, if only `pkcs11:token=<label>`.
 
 use std::ffi::CStr;
 use std::sync::Arc;
@@ -200,12 +206,24 @@ impl GenCtx {
         Ok(())
     }
 
+    /// `gen_set_template`: the curve of the template key (libssl generates its ECDHE key share
+    /// "like" the peer's key).
+    pub(crate) fn set_template(&mut self, template: &KeyData) -> Result<()> {
+        if self.algorithm == KeyAlgorithm::Ec {
+            if let Some(curve) = template.curve().filter(|c| !c.is_edwards()) {
+                self.curve = curve;
+            }
+        }
+        Ok(())
+    }
+
     /// `gen`: the key pair made on the token, or (parameter generation) the curve alone.
     pub(crate) fn generate(&self) -> Result<KeyData> {
         if self.parameters_only {
             return Ok(KeyData::with_group(self.algorithm, self.curve));
         }
         let usage = self.key_usage.as_deref().map(KeyUsage::parse).transpose()?;
+        let persistent = self.uri.is_some();
         let uri = self.uri.clone().unwrap_or_default();
         let id = match uri.id.clone().filter(|id| !id.is_empty()) {
             Some(id) => id,
@@ -235,6 +253,7 @@ impl GenCtx {
             label: uri.object.clone(),
             id,
             usage,
+            persistent,
             uri: token_part(uri),
         };
         let key = op::generate(&self.prov.tokens, request)?;

@@ -10,6 +10,11 @@
 //! Generation is the only operation that writes to a token, so it alone opens a read-write
 //! session (its own, closed afterwards); everything else uses the read-only session pool. The
 //! retry policy around it is in `op::generate`.
+//!
+//! A request that is not `persistent` (a key generated without `pkcs11_uri`, such as the key
+//! share libssl makes for each ECDHE handshake under `-propquery '?provider=pkcs11'`) makes
+//! an ephemeral pair of session objects on the slot's login session instead: nothing is
+//! written to the token, and the objects are destroyed when OpenSSL frees the key.
 
 use std::sync::Arc;
 
@@ -94,6 +99,8 @@ pub(crate) struct KeyGenRequest {
     pub(crate) label: Option<String>,
     /// `None`: the default usage of the key type.
     pub(crate) usage: Option<KeyUsage>,
+    /// Token objects (`CKA_TOKEN`), or an ephemeral pair of session objects.
+    pub(crate) persistent: bool,
 }
 
 impl KeyGenRequest {
@@ -117,9 +124,9 @@ impl KeyGenRequest {
 
     /// The public and private key templates.
     fn templates(&self) -> (Vec<Attribute>, Vec<Attribute>) {
-        let mut public = vec![Attribute::Token(true), Attribute::Private(false)];
+        let mut public = vec![Attribute::Token(self.persistent), Attribute::Private(false)];
         let mut private = vec![
-            Attribute::Token(true),
+            Attribute::Token(self.persistent),
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
@@ -220,9 +227,21 @@ pub(crate) fn choose_slot(tokens: &Tokens, request: &KeyGenRequest) -> Result<Ar
     Ok(slot)
 }
 
-/// One `C_GenerateKeyPair` on `slot`, in a read-write session of its own; the new key as
-/// OpenSSL's keydata.
+/// One `C_GenerateKeyPair` on `slot`, in a read-write session of its own (an ephemeral pair:
+/// on the login session); the new key as OpenSSL's keydata.
 pub(crate) fn generate_on(slot: &Arc<Slot>, request: &KeyGenRequest) -> Result<Arc<KeyObj>> {
+    if !request.persistent {
+        return slot.with_login_session(|session| {
+            let (public, private) = request.templates();
+            let (public_handle, private_handle) = crate::sys::libcrypto::discarding_errors(|| {
+                session.generate_key_pair(&request.mechanism(), &public, &private)
+            })?;
+            object::ephemeral_key(slot, session, private_handle, public_handle).inspect_err(|_| {
+                let _ = session.destroy_object(private_handle);
+                let _ = session.destroy_object(public_handle);
+            })
+        });
+    }
     let session = slot.read_write_session()?;
     // A second key with the same CKA_ID could not be told apart from the first by any URI (an
     // id is what key files and fork recovery find keys by). Labels may repeat, as with
@@ -259,6 +278,7 @@ mod tests {
             id: vec![1],
             label: Some("k".into()),
             usage,
+            persistent: true,
         }
     }
 
@@ -286,6 +306,11 @@ mod tests {
             assert!(private.contains(&wanted), "{wanted:?} missing");
         }
         assert!(private.contains(&Attribute::Decrypt(false)));
+        let ephemeral = KeyGenRequest {
+            persistent: false,
+            ..ec
+        };
+        assert!(ephemeral.templates().1.contains(&Attribute::Token(false)));
         assert!(public.contains(&Attribute::Private(false)));
         assert!(public.contains(&Attribute::EcParams(Curve::P256.ec_params())));
     }

@@ -82,6 +82,10 @@ pub(crate) struct TokenKey {
     private: bool,
     token: TokenIdentity,
     binding: RwLock<Binding>,
+    /// An ephemeral key pair (session objects on the slot's login session, see
+    /// `generate`): its public key object, destroyed with the private one when the key is
+    /// dropped.
+    ephemeral_public: Option<ObjectHandle>,
 }
 
 struct Binding {
@@ -109,7 +113,14 @@ impl TokenKey {
                 handle,
                 copy_attempted: false,
             }),
+            ephemeral_public: None,
         }
+    }
+
+    /// True for an ephemeral key pair: session objects that end with this key (or the
+    /// process), never found again by a search.
+    pub(crate) fn is_ephemeral(&self) -> bool {
+        self.ephemeral_public.is_some()
     }
 
     /// True for a private key object.
@@ -147,7 +158,8 @@ impl TokenKey {
         rebind: Rebind,
     ) -> Result<(Arc<Slot>, ObjectHandle)> {
         let generation = atfork::generation();
-        let copy = tokens.config().cache_keys;
+        // An ephemeral key is a session object already.
+        let copy = tokens.config().cache_keys && !self.is_ephemeral();
         if rebind == Rebind::No {
             let binding = self.binding.read().map_err(|_| poisoned())?;
             if binding.generation == generation && (binding.copy_attempted || !copy) {
@@ -225,6 +237,27 @@ impl TokenKey {
         drop(session);
         log::debug!("key '{}' found again", self.label.as_deref().unwrap_or(""));
         Ok((slot, handle))
+    }
+}
+
+impl Drop for TokenKey {
+    /// An ephemeral key pair's session objects go with the key (a TLS server makes one per
+    /// handshake with `?provider=pkcs11`); in a forked child they belong to the parent.
+    fn drop(&mut self) {
+        let Some(public) = self.ephemeral_public else {
+            return;
+        };
+        let Ok(binding) = self.binding.get_mut() else {
+            return;
+        };
+        if binding.generation != atfork::generation() {
+            return;
+        }
+        let mut handles = vec![binding.token_handle, public];
+        if binding.handle != binding.token_handle {
+            handles.push(binding.handle);
+        }
+        binding.slot.destroy_session_objects(&handles);
     }
 }
 
@@ -427,6 +460,22 @@ pub(crate) fn private_key(
             slot.label()
         ))),
     }
+}
+
+/// An ephemeral key pair made on `session` (the slot's login session): the key as
+/// [`private_key`] reads it, destroyed when dropped.
+pub(crate) fn ephemeral_key(
+    slot: &Arc<Slot>,
+    session: &Session,
+    private: ObjectHandle,
+    public: ObjectHandle,
+) -> Result<Arc<KeyObj>> {
+    let mut key = private_key(slot, session, private)?;
+    let token = Arc::get_mut(&mut key)
+        .and_then(|k| k.token.as_mut())
+        .ok_or_else(|| Error::Module("a new key is already shared".into()))?;
+    token.ephemeral_public = Some(public);
+    Ok(key)
 }
 
 /// True when a private key with `label` or with `id` (each optional) is already on the token.

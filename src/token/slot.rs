@@ -263,6 +263,17 @@ impl Slot {
     /// login session, where it lives until that session closes. Some tokens sign faster with a
     /// session copy (`pkcs11-module-cache-keys`).
     pub(crate) fn copy_to_session_object(&self, handle: ObjectHandle) -> Result<ObjectHandle> {
+        self.with_login_session(|session| {
+            Ok(session.copy_object(handle, &[Attribute::Token(false)])?)
+        })
+    }
+
+    /// Runs `work` on the slot's long-lived login session (opened if there is none): session
+    /// objects made there live until the login ends, not when a pooled session closes.
+    pub(crate) fn with_login_session<T>(
+        &self,
+        work: impl FnOnce(&Session) -> Result<T>,
+    ) -> Result<T> {
         let _call = TokenCall::enter();
         let mut reserved = self.pool.reserved()?;
         if reserved.is_none() {
@@ -271,7 +282,27 @@ impl Slot {
         let session = reserved
             .as_ref()
             .ok_or_else(|| Error::Module("no login session".into()))?;
-        Ok(session.copy_object(handle, &[Attribute::Token(false)])?)
+        work(session)
+    }
+
+    /// Destroys session objects made on the login session (an ephemeral key pair that is no
+    /// longer used); failures are only logged.
+    pub(crate) fn destroy_session_objects(&self, handles: &[ObjectHandle]) {
+        let destroyed = self.with_login_session(|session| {
+            for handle in handles {
+                if let Err(e) = session.destroy_object(*handle) {
+                    log::debug!("C_DestroyObject {handle} on '{}': {e}", self.label());
+                }
+            }
+            Ok(())
+        });
+        if destroyed.is_ok() {
+            log::debug!(
+                "destroyed {} session objects of an ephemeral key on '{}'",
+                handles.len(),
+                self.label()
+            );
+        }
     }
 
     /// A session of the slot's pool; it goes back when dropped (see `SessionPool::session`).

@@ -7,7 +7,8 @@
 //! login (CKA_PRIVATE, CKA_TOKEN) as "sensitive, never extractable, local" (generated on the
 //! token) with the expected usage; the public key it reads is the one in the certificate `req`
 //! signed with the new key in the same process (the key signs at once), and signatures made
-//! later through the PEM-URI key file verify with it in the default provider.
+//! later through the PEM-URI key file verify with it in the default provider. A key generated
+//! without `pkcs11_uri` is ephemeral (session objects), as TLS key shares are.
 
 use crate::common::{Fixture, SignatureCheck};
 
@@ -449,31 +450,34 @@ fn taken_id_is_refused_a_taken_label_is_ambiguous() {
     fx.assert_dgst_signs(&fx.file("same-label.pem"), "09", &[]);
 }
 
-/// Without a `pkcs11_uri` the key goes to the (only) token with a random 16-byte CKA_ID, so the
-/// PEM-URI file can name it.
+/// Without a `pkcs11_uri` the key pair is ephemeral: session objects in the generating process
+/// (what libssl's ECDHE key shares need), so nothing appears on the token and genpkey cannot
+/// write a key file naming it, and says how to keep a key.
 #[test]
-fn a_key_without_uri_gets_a_random_id() {
+fn a_key_without_uri_is_ephemeral() {
     let fx = fixture("keygen-no-uri");
-    let key = fx.file("anonymous.pem");
-    fx.openssl(&[
-        "genpkey",
-        "-propquery",
-        "?provider=pkcs11",
-        "-algorithm",
-        "EC",
-        "-out",
-        &key,
-    ])
-    .success();
-    let listing = fx.token().list_objects("privkey", true);
-    let id = listing
-        .lines()
-        .find_map(|line| line.trim_start().strip_prefix("ID:"))
-        .map(str::trim)
-        .unwrap_or_else(|| panic!("no new key\n{listing}"))
-        .to_owned();
-    assert_eq!(id.len(), 32, "not a 16-byte id: {id}");
-    fx.assert_dgst_signs(&key, &id, &[]);
+    let before = fx.token().list_objects("privkey", true);
+    let failed = fx
+        .openssl(&[
+            "genpkey",
+            "-propquery",
+            "?provider=pkcs11",
+            "-algorithm",
+            "EC",
+            "-out",
+            &fx.file("ephemeral.pem"),
+        ])
+        .clean_failure();
+    failed.assert_provider_error(&["without pkcs11_uri"]);
+    let log = std::fs::read_to_string(fx.provider_log()).unwrap_or_default();
+    assert!(
+        log.contains("C_GenerateKeyPair CKM_EC_KEY_PAIR_GEN")
+            && log.contains("destroyed 2 session objects"),
+        "no ephemeral key made and destroyed\n{}",
+        failed.report()
+    );
+    assert_eq!(fx.token().list_objects("privkey", true), before);
+    assert!(fx.token().list_objects("pubkey", false).trim().is_empty());
 }
 
 /// Without `pkcs11-module-encode-provider-uri-to-pem` the key is made but genpkey cannot write
