@@ -38,21 +38,21 @@ impl Pkcs11Uri {
             .map_or(input.len(), |p| body_start + p);
 
         let mut uri = Pkcs11Uri::default();
-        uri.parse_section(input, body_start, path_end, Section::Path, options)?;
+        uri.parse_section(input, body_start..path_end, Section::Path, options)?;
         if path_end < input.len() {
-            uri.parse_section(input, path_end + 1, input.len(), Section::Query, options)?;
+            uri.parse_section(input, path_end + 1..input.len(), Section::Query, options)?;
         }
         Ok(uri)
     }
-    /// Parses the attributes of one section, `input[start..end]`.
+    /// Parses the attributes of one section, `input[range]`.
     fn parse_section(
         &mut self,
         input: &[u8],
-        start: usize,
-        end: usize,
+        range: std::ops::Range<usize>,
         section: Section,
         options: UriOptions,
     ) -> Result<(), ParseError> {
+        let (start, end) = (range.start, range.end);
         let separator = match section {
             Section::Path => b';',
             Section::Query => b'&',
