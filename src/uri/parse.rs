@@ -87,13 +87,27 @@ impl Pkcs11Uri {
         if let Some(bad) = name.iter().position(|&b| !is_name_char(b)) {
             return Err(ParseError::new(ParseErrorKind::BadName, offset + bad, None));
         }
+        // `pin-value` and `pin-source` belong in the query (RFC 7512 §2.3), but latchset's
+        // provider and the URIs written for it also put them in the path; they select nothing,
+        // so accepting them there cannot widen a match. Their value follows the query's rules.
+        let pin_in_path = || {
+            Attr::lookup(Section::Query, name).filter(|a| {
+                section == Section::Path && matches!(a, Attr::PinValue | Attr::PinSource)
+            })
+        };
+        let (attr, value_section) = match Attr::lookup(section, name) {
+            Some(attr) => (Some(attr), section),
+            None => match pin_in_path() {
+                Some(attr) => (Some(attr), Section::Query),
+                None => (None, section),
+            },
+        };
         let value = RawValue {
             bytes: &component[eq + 1..],
             offset: offset + eq + 1,
-            section,
+            section: value_section,
         };
-
-        let Some(attr) = Attr::lookup(section, name) else {
+        let Some(attr) = attr else {
             return refuse_or_skip_unknown(name, offset, &value, options);
         };
         let err = |kind| ParseError::new(kind, offset, Some(attr.name().to_owned()));

@@ -30,7 +30,7 @@ fn attribute_names_are_case_sensitive() {
 #[test]
 fn attributes_in_the_wrong_section_are_unknown() {
     // Refused by default (unknown_attributes.rs); skipped when unknown attributes are ignored.
-    let uri = parse_ignoring_unknown("pkcs11:pin-value=1234?object=foo");
+    let uri = parse_ignoring_unknown("pkcs11:module-name=x?object=foo");
     assert_eq!(uri, Pkcs11Uri::default());
 }
 
