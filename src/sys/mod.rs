@@ -7,6 +7,8 @@
 //! - `core`: the core's upcalls (configuration, raising errors);
 //! - `libcrypto`: libcrypto objects (library context, digests, BIOs, certificates);
 //! - `pkcs11`: PKCS#11 calls cryptoki does not wrap the way the provider needs;
+//! - `pkcs11_query`: mechanism lists and attributes holding mechanism numbers cryptoki cannot
+//!   name;
 //! - `atfork`: fork detection and the fork gate;
 //! - `async_job`: ASYNC jobs, their wait contexts and eventfds.
 
@@ -17,4 +19,5 @@ pub(crate) mod core;
 pub(crate) mod libcrypto;
 pub(crate) mod params;
 pub(crate) mod pkcs11;
+pub(crate) mod pkcs11_query;
 pub(crate) mod slice;
