@@ -9,6 +9,7 @@
 //! - `pkcs11`: PKCS#11 calls cryptoki does not wrap the way the provider needs;
 //! - `pkcs11_query`: mechanism lists and attributes holding mechanism numbers cryptoki cannot
 //!   name;
+//! - `x509`: certificate names and serial numbers for the store's search criteria;
 //! - `atfork`: fork detection and the fork gate;
 //! - `async_job`: ASYNC jobs, their wait contexts and eventfds.
 
@@ -21,3 +22,4 @@ pub(crate) mod params;
 pub(crate) mod pkcs11;
 pub(crate) mod pkcs11_query;
 pub(crate) mod slice;
+pub(crate) mod x509;

@@ -368,7 +368,12 @@ pub(crate) struct ObjectFilter {
 /// An object found on a token.
 pub(crate) enum Found {
     Key(Arc<KeyObj>),
-    Certificate { der: Vec<u8>, label: Option<String> },
+    Certificate {
+        der: Vec<u8>,
+        label: Option<String>,
+        /// `CKA_SUBJECT` (DER), when the token keeps it.
+        subject: Option<Vec<u8>>,
+    },
 }
 
 /// Finds the objects on `slot` that `filter` selects, private keys first.
@@ -428,17 +433,28 @@ fn text(bytes: Vec<u8>) -> Option<String> {
 }
 
 fn certificate(session: &Session, handle: ObjectHandle) -> Result<Option<Found>> {
-    let attrs = session.get_attributes(handle, &[AttributeType::Value, AttributeType::Label])?;
-    let mut der = None;
-    let mut label = None;
+    let attrs = session.get_attributes(
+        handle,
+        &[
+            AttributeType::Value,
+            AttributeType::Label,
+            AttributeType::Subject,
+        ],
+    )?;
+    let (mut der, mut label, mut subject) = (None, None, None);
     for attr in attrs {
         match attr {
             Attribute::Value(v) => der = Some(v),
             Attribute::Label(l) => label = text(l),
+            Attribute::Subject(v) if !v.is_empty() => subject = Some(v),
             _ => {}
         }
     }
-    Ok(der.map(|der| Found::Certificate { der, label }))
+    Ok(der.map(|der| Found::Certificate {
+        der,
+        label,
+        subject,
+    }))
 }
 
 fn key(

@@ -9,6 +9,7 @@ mod pemuri;
 mod pin;
 mod programs;
 mod robust;
+mod search;
 mod sign;
 mod store;
 mod tls;
