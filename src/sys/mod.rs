@@ -10,6 +10,7 @@
 //! - `pkcs11_query`: mechanism lists and attributes holding mechanism numbers cryptoki cannot
 //!   name;
 //! - `x509`: certificate names and serial numbers for the store's search criteria;
+//! - `ui`: the terminal PIN prompt (OpenSSL's default UI);
 //! - `atfork`: fork detection and the fork gate;
 //! - `async_job`: ASYNC jobs, their wait contexts and eventfds.
 
@@ -22,4 +23,5 @@ pub(crate) mod params;
 pub(crate) mod pkcs11;
 pub(crate) mod pkcs11_query;
 pub(crate) mod slice;
+pub(crate) mod ui;
 pub(crate) mod x509;
