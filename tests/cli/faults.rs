@@ -165,7 +165,7 @@ impl FaultFixture {
 }
 
 /// Compiles tests/faultmod/faultmod.c into `<fixture>/faultmod.so`.
-fn build_faultmod(fx: &Fixture) -> PathBuf {
+pub(crate) fn build_faultmod(fx: &Fixture) -> PathBuf {
     assert!(
         Path::new(PKCS11_INCLUDE).join("p11-kit/pkcs11.h").exists(),
         "{PKCS11_INCLUDE}/p11-kit/pkcs11.h not found; install it \

@@ -1,10 +1,12 @@
 //! The CLI scenarios, one file per feature: key loading (`pkey`), `storeutl`, signing
-//! (`dgst`/`pkeyutl`), PIN sources and error handling.
+//! (`dgst`/`pkeyutl`), PIN sources and error handling, installing (`package`) and the
+//! `pkcs11-ossl` helper command (`tool`).
 
 mod badinput;
 mod errors;
 mod faults;
 mod load;
+mod package;
 mod pemuri;
 mod pin;
 mod programs;
@@ -16,4 +18,5 @@ mod sign;
 mod store;
 mod text;
 mod tls;
+mod tool;
 mod x509;

@@ -63,19 +63,6 @@ const PROGRAMS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Writes a PEM-URI key file for the URI in `sys.argv[1]` to stdout; the README shows the same
-/// script, and `python_writer_matches_the_encoder` checks it against `pem_uri_file`.
-const PYTHON_PEM_URI_WRITER: &str = r#"import base64, sys, textwrap
-def tlv(tag, value):
-    n = len(value)
-    size = bytes([n]) if n < 128 else bytes([0x80 | (n.bit_length() + 7) // 8]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag]) + size + value
-der = tlv(0x30, tlv(0x1A, b"PKCS#11 Provider URI v1.0") + tlv(0x0C, sys.argv[1].encode()))
-print("-----BEGIN PKCS#11 PROVIDER URI-----")
-print("\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64)))
-print("-----END PKCS#11 PROVIDER URI-----")
-"#;
-
 /// A minimal HTTPS server: `python3 -c <this> CERT KEY PORT` loads the key with
 /// `load_cert_chain`, listens on 127.0.0.1:PORT (0: any free port), prints the port it got and
 /// answers every GET. The README shows the same script.
@@ -1065,31 +1052,15 @@ fn encoder_output_parses_as_pem_uri_structure() {
     }
 }
 
-/// The README's Python writer produces exactly the file of [`pem_uri_file`].
-#[test]
-fn python_writer_matches_the_encoder() {
-    let python = require_program("python3");
-    let fx = Fixture::new("programs-python-writer");
-    let long_label = "y".repeat(200);
-    for uri in [fx.private_key_uri("key"), fx.private_key_uri(&long_label)] {
-        let written = run(
-            &fx,
-            without_provider(&python).args(["-c", PYTHON_PEM_URI_WRITER, &uri]),
-        )
-        .success();
-        assert_eq!(written.stdout(), pem_uri_file(&uri), "{}", written.report());
-    }
-}
-
 /// The README's "Use with nginx / HAProxy / curl / Python" section shows what these tests run:
-/// both Python scripts line for line, and the nginx and HAProxy settings they depend on.
+/// the Python server line for line, and the nginx and HAProxy settings they depend on.
 #[test]
 fn readme_shows_the_tested_configurations() {
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("read README.md");
     let readme_lines: Vec<&str> = readme.lines().map(str::trim).collect();
     let mut missing = Vec::new();
-    for script in [PYTHON_PEM_URI_WRITER, PYTHON_HTTPS_SERVER] {
+    for script in [PYTHON_HTTPS_SERVER] {
         for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
             if !readme_lines.contains(&line) {
                 missing.push(line.to_owned());

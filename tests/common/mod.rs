@@ -625,25 +625,7 @@ impl Ran {
     /// searched: the `openssl` tools echo the URI, which may itself contain the words.
     #[track_caller]
     pub(crate) fn assert_provider_error(&self, words: &[&str]) {
-        let stderr = self.stderr();
-        let provider_errors: Vec<String> = stderr
-            .lines()
-            .filter_map(|line| {
-                // `<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>`
-                let fields: Vec<&str> = line.splitn(5, ':').collect();
-                match fields[..] {
-                    [_, "error", _, "pkcs11", text] => Some(text),
-                    _ => None,
-                }
-            })
-            .map(|text| {
-                text.split_whitespace()
-                    .filter(|word| !word.starts_with("pkcs11:"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase()
-            })
-            .collect();
+        let provider_errors = provider_error_texts(&self.stderr());
         assert!(
             provider_errors
                 .iter()
@@ -652,6 +634,30 @@ impl Ran {
             self.report()
         );
     }
+}
+
+/// The texts of the errors this provider raised in `stderr` (OpenSSL error lines whose library
+/// field is `pkcs11`, the provider's name in the fixture config): the part after the library
+/// field, lower case, without any word that holds a `pkcs11:` URI (the tools echo URIs, which
+/// may contain the words a test looks for).
+pub(crate) fn provider_error_texts(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            // `<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>`
+            match line.splitn(5, ':').collect::<Vec<_>>()[..] {
+                [_, "error", _, "pkcs11", text] => Some(text),
+                _ => None,
+            }
+        })
+        .map(|text| {
+            text.split_whitespace()
+                .filter(|word| !word.contains("pkcs11:"))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        })
+        .collect()
 }
 
 static RUN_NUMBER: AtomicUsize = AtomicUsize::new(0);
