@@ -3,7 +3,7 @@
  * (dispatch ids, function types, parameter names) and the libcrypto
  * functions openssl-sys does not declare (child library context,
  * core BIO wrapping, public key printing, the ASYNC job calls, the UI
- * calls of the terminal PIN prompt).
+ * calls of the terminal PIN prompt, verification through another provider).
  */
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>

@@ -10,17 +10,24 @@
 //! choice is made at the first `digest_sign_update`, when every parameter is set. EdDSA signs
 //! the whole message with `CKM_EDDSA` (one-shot only, as in OpenSSL's own EdDSA).
 //! `algorithm-id` gives the DER AlgorithmIdentifier X.509, CMS and TLS code needs.
+//!
+//! Verification (`verify_init`, `digest_verify_*`) needs no token: it runs in another provider
+//! on a copy of the public key (see `sys::verify`), for programs that fetch every signature
+//! from this provider (`-propquery '?provider=pkcs11'`), which OpenSSL 3.0 then uses for the
+//! peer's signatures too.
 
 use std::sync::Arc;
 
 use crate::asn1::{self, Curve, Digest};
 use crate::error::{Error, Result};
+use crate::ops::keymgmt;
 use crate::ops::mechanism::{self, Permitted, Plan, Scheme};
 use crate::ops::provider::ProvCtx;
 use crate::sys::abi;
-use crate::sys::libcrypto::DigestCtx;
+use crate::sys::libcrypto::{DigestCtx, PublicPkey};
 use crate::sys::params::{Params, ParamsOut};
 use crate::sys::slice::OutBuf;
+use crate::sys::verify::Verifier;
 use crate::token::object::{KeyAlgorithm, KeyObj, TokenKey};
 use crate::token::op::{self, KeyOp, Mech};
 
@@ -91,6 +98,8 @@ pub(crate) struct SignCtx {
     padding: Padding,
     salt: SaltLength,
     mgf1: Option<Digest>,
+    /// A verification in progress (after `verify_init` or `digest_verify_init`).
+    verifier: Option<Verifier>,
 }
 
 impl SignCtx {
@@ -105,6 +114,7 @@ impl SignCtx {
             padding: Padding::Pkcs1,
             salt: SaltLength::AutoDigestMax,
             mgf1: None,
+            verifier: None,
         }
     }
 
@@ -120,6 +130,11 @@ impl SignCtx {
             padding: self.padding,
             salt: self.salt,
             mgf1: self.mgf1,
+            verifier: self
+                .verifier
+                .as_ref()
+                .map(Verifier::duplicate)
+                .transpose()?,
         })
     }
 
@@ -132,6 +147,32 @@ impl SignCtx {
     /// `sign_init`: attach the key (`None`: keep the current one, a re-initialisation) and
     /// apply parameters.
     pub(crate) fn sign_init(&mut self, key: Option<Arc<KeyObj>>, params: Params<'_>) -> Result<()> {
+        let key = self.checked_key(key)?;
+        if !key.has_private() {
+            return Err(Error::Unsupported(
+                "signing needs a private key; the pkcs11 URI names a public key or certificate \
+                 (add ;type=private)"
+                    .into(),
+            ));
+        }
+        self.verifier = None;
+        self.padding = if key.algorithm == KeyAlgorithm::RsaPss {
+            Padding::Pss
+        } else {
+            Padding::Pkcs1
+        };
+        self.key = Some(key);
+        self.digest = None;
+        self.feed = None;
+        self.feed_chosen = false;
+        self.salt = SaltLength::AutoDigestMax;
+        self.mgf1 = None;
+        self.set_params(params)
+    }
+
+    /// The key to use: `key`, or the one the context has (a re-initialisation), if it is of a
+    /// type this algorithm signs with.
+    fn checked_key(&self, key: Option<Arc<KeyObj>>) -> Result<Arc<KeyObj>> {
         let key = match key.or_else(|| self.key.clone()) {
             Some(key) => key,
             None => return Err(Error::NullArg("key")),
@@ -150,25 +191,69 @@ impl SignCtx {
                 self.algorithm
             )));
         }
-        if !key.has_private() {
+        Ok(key)
+    }
+
+    /// `verify_init` (`digest: None`) and `digest_verify_init`: a verification of `key`'s
+    /// signatures by another provider, on a copy of the public key.
+    pub(crate) fn verify_init(
+        &mut self,
+        message_digest: Option<Option<&str>>,
+        key: Option<Arc<KeyObj>>,
+        params: Params<'_>,
+    ) -> Result<()> {
+        let key = self.checked_key(key)?;
+        if key.token.as_ref().is_some_and(|t| !t.allows_export()) {
             return Err(Error::Unsupported(
-                "signing needs a private key; the pkcs11 URI names a public key or certificate \
-                 (add ;type=private)"
+                "verifying runs in another provider, and pkcs11-module-allow-export = 1 keeps \
+                 token public keys out of other providers"
                     .into(),
             ));
         }
-        self.padding = if key.algorithm == KeyAlgorithm::RsaPss {
-            Padding::Pss
-        } else {
-            Padding::Pkcs1
-        };
+        log::debug!(
+            "verifying a {} signature in another provider (provider!=pkcs11)",
+            key.algorithm.type_name().to_string_lossy()
+        );
+        let all = abi::OSSL_KEYMGMT_SELECT_PUBLIC_KEY | abi::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
+        let mut public = keymgmt::public_params(&key.public, all);
+        let pkey = PublicPkey::from_params(
+            self.prov.libctx(),
+            key.algorithm.type_name(),
+            public.finish(),
+        )?;
+        self.verifier = Some(match message_digest {
+            None => Verifier::for_hash(self.prov.libctx(), &pkey, params.as_ptr())?,
+            Some(digest) => {
+                let digest = digest.filter(|d| !d.is_empty());
+                Verifier::for_message(self.prov.libctx(), digest, &pkey, params.as_ptr())?
+            }
+        });
         self.key = Some(key);
-        self.digest = None;
         self.feed = None;
         self.feed_chosen = false;
-        self.salt = SaltLength::AutoDigestMax;
-        self.mgf1 = None;
-        self.set_params(params)
+        Ok(())
+    }
+
+    fn verifier(&mut self) -> Result<&mut Verifier> {
+        self.verifier
+            .as_mut()
+            .ok_or_else(|| Error::BadParam("verification not initialised".into()))
+    }
+
+    /// `verify` (over a hash) and `digest_verify` (one-shot over a message): `Ok(false)` when
+    /// the signature does not verify.
+    pub(crate) fn verify(&mut self, signature: &[u8], data: &[u8]) -> Result<bool> {
+        self.verifier()?.verify(signature, data)
+    }
+
+    /// `digest_verify_update`.
+    pub(crate) fn digest_verify_update(&mut self, data: &[u8]) -> Result<()> {
+        self.verifier()?.update(data)
+    }
+
+    /// `digest_verify_final`: `Ok(false)` when the signature does not verify.
+    pub(crate) fn digest_verify_final(&mut self, signature: &[u8]) -> Result<bool> {
+        self.verifier()?.finish(signature)
     }
 
     /// `digest_sign_init`: as `sign_init`, then start hashing with `digest_name`.
@@ -441,8 +526,12 @@ impl SignCtx {
         Ok(())
     }
 
-    /// `set_ctx_params` (digest, pad-mode, saltlen, mgf1-digest).
+    /// `set_ctx_params` (digest, pad-mode, saltlen, mgf1-digest); while verifying, passed on
+    /// to the verifying provider.
     pub(crate) fn set_params(&mut self, params: Params<'_>) -> Result<()> {
+        if let Some(verifier) = self.verifier.as_mut() {
+            return verifier.set_params(params.as_ptr());
+        }
         if let Some(p) = params.find(abi::OSSL_SIGNATURE_PARAM_DIGEST) {
             self.set_digest(p.utf8()?)?;
         }
@@ -514,8 +603,12 @@ impl SignCtx {
         Ok(())
     }
 
-    /// `get_ctx_params` (algorithm-id, digest, pad-mode, saltlen, mgf1-digest).
+    /// `get_ctx_params` (algorithm-id, digest, pad-mode, saltlen, mgf1-digest); while
+    /// verifying, answered by the verifying provider.
     pub(crate) fn get_params(&self, out: &mut ParamsOut<'_>) -> Result<()> {
+        if let Some(verifier) = self.verifier.as_ref() {
+            return verifier.get_params(out.as_mut_ptr());
+        }
         if out.wants(abi::OSSL_SIGNATURE_PARAM_ALGORITHM_ID) {
             let id = self.algorithm_id()?;
             out.set_octets(abi::OSSL_SIGNATURE_PARAM_ALGORITHM_ID, &id)?;

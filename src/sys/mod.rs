@@ -11,6 +11,7 @@
 //!   name;
 //! - `x509`: certificate names and serial numbers for the store's search criteria;
 //! - `ui`: the terminal PIN prompt (OpenSSL's default UI);
+//! - `verify`: signature verification run in another provider;
 //! - `atfork`: fork detection and the fork gate;
 //! - `async_job`: ASYNC jobs, their wait contexts and eventfds.
 
@@ -24,4 +25,5 @@ pub(crate) mod pkcs11;
 pub(crate) mod pkcs11_query;
 pub(crate) mod slice;
 pub(crate) mod ui;
+pub(crate) mod verify;
 pub(crate) mod x509;

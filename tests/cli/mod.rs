@@ -19,4 +19,5 @@ mod store;
 mod text;
 mod tls;
 mod tool;
+mod verify;
 mod x509;
