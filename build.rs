@@ -48,6 +48,7 @@ fn main() {
             "ASYNC_(get_current_job|get_wait_ctx|pause_job)|ASYNC_WAIT_CTX_(set_wait_fd|get_fd|clear_fd|get_callback)",
         )
         .allowlist_function("BIO_new_from_core_bio|BIO_free|BIO_gets|EVP_PKEY_print_public|ERR_set_mark|ERR_pop_to_mark")
+        .allowlist_function("OPENSSL_atexit")
         .allowlist_function(
             "OSSL_PARAM_(locate|locate_const|modified|set_(int|uint|size_t|utf8_string|utf8_ptr|octet_string|BN)|get_(int|int64|uint|size_t|utf8_string_ptr|octet_string_ptr))",
         )

@@ -193,6 +193,7 @@ fn the_helper_page_names_every_command_and_check() {
         "doctor",
         "list",
         "keyfile",
+        "stats",
         "--config",
         "--output",
         "config file",

@@ -31,6 +31,9 @@ use crate::sys::verify::Verifier;
 use crate::token::object::{KeyAlgorithm, KeyObj, TokenKey};
 use crate::token::op::{self, KeyOp, Mech};
 
+/// Longest hash a signature context makes (SHA-512, `EVP_MAX_MD_SIZE`).
+const MAX_HASH: usize = 64;
+
 /// The signature algorithms registered with OpenSSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SigAlgorithm {
@@ -331,8 +334,20 @@ impl SignCtx {
         self.feed_chosen = false;
         match feed {
             Feed::Hash(mut ctx) => {
-                let hash = ctx.finish()?;
-                self.sign(&hash, out)
+                // Inside an ASYNC job `sign` may pause this frame for good (a connection freed
+                // while its signature is in flight): the hash waits on the stack, not in an
+                // owned buffer, and the digest context is gone before.
+                let mut buffer = [0u8; MAX_HASH];
+                let hash = {
+                    let owned = ctx.finish()?;
+                    let hash = buffer
+                        .get_mut(..owned.len())
+                        .ok_or_else(|| Error::Module("digest longer than 64 bytes".into()))?;
+                    hash.copy_from_slice(&owned);
+                    hash
+                };
+                drop(ctx);
+                self.sign(hash, out)
             }
             Feed::Message(message) => {
                 let key = self.key()?;
@@ -343,6 +358,7 @@ impl SignCtx {
                         "signature parameters changed after the data was given".into(),
                     ));
                 };
+                // The message moves into the request, which the worker owns (see sign).
                 let raw = self.sign_on_token(key, mechanism, message)?;
                 out.write(&self.encode(raw)?)
             }

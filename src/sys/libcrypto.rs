@@ -5,6 +5,7 @@
 
 use std::ffi::{CStr, CString, c_int, c_long};
 use std::ptr;
+use std::sync::OnceLock;
 
 use super::abi;
 use crate::error::{Error, Result};
@@ -22,6 +23,25 @@ pub(crate) fn discarding_errors<T>(f: impl FnOnce() -> T) -> T {
     // SAFETY: as above; pops exactly the entries added since the mark.
     unsafe { abi::ERR_pop_to_mark() };
     value
+}
+
+/// What `OPENSSL_cleanup` calls first (see [`at_cleanup`]).
+static AT_CLEANUP: OnceLock<fn()> = OnceLock::new();
+
+extern "C" fn run_at_cleanup() {
+    if let Some(f) = AT_CLEANUP.get() {
+        // No panic may cross into libcrypto.
+        let _ = std::panic::catch_unwind(*f);
+    }
+}
+
+/// Has `OPENSSL_cleanup` call `f` before it frees anything (OPENSSL_atexit(3); OpenSSL then
+/// keeps this library loaded until it has run). The first `f` of the process is the one kept.
+pub(crate) fn at_cleanup(f: fn()) {
+    if AT_CLEANUP.set(f).is_ok() {
+        // SAFETY: registers a function of this library, which OpenSSL keeps loaded for it.
+        unsafe { abi::OPENSSL_atexit(Some(run_at_cleanup)) };
+    }
 }
 
 /// The provider's library context: a child of the application's, so digests come from whatever

@@ -115,6 +115,9 @@ impl Tokens {
 
 impl Drop for Tokens {
     fn drop(&mut self) {
+        if let Some(path) = &self.config.metrics_file {
+            metrics::write_final(path);
+        }
         if let Ok(mut slot) = self.workers.lock() {
             if let Some(pool) = slot.take().filter(|p| p.is_current()) {
                 pool.stop();

@@ -206,7 +206,7 @@ pub(crate) fn perform(tokens: &Arc<Tokens>, op: KeyOp) -> Result<Vec<u8>> {
         if let Some(job) = crate::sys::async_job::current_job() {
             let pool = tokens.worker_pool(|| default_workers(&op))?;
             let tokens = Arc::clone(tokens);
-            return offload::run_in_job(&job, &pool, Box::new(move || run(&tokens, op)));
+            return offload::run_in_job(&job, pool, Box::new(move || run(&tokens, op)));
         }
     }
     run(tokens, op)

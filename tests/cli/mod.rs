@@ -2,6 +2,7 @@
 //! (`dgst`/`pkeyutl`), PIN sources and error handling, installing (`package`) and the
 //! `pkcs11-ossl` helper command (`tool`).
 
+mod async_;
 mod badinput;
 mod errors;
 mod faults;

@@ -88,7 +88,7 @@ server.serve_forever()
 
 /// The absolute path of `program`, searched in PATH and in the sbin directories a non-root PATH
 /// often lacks (nginx and haproxy live in /usr/sbin); panics with an install hint if missing.
-fn require_program(program: &str) -> PathBuf {
+pub(crate) fn require_program(program: &str) -> PathBuf {
     let hint = PROGRAMS
         .iter()
         .find(|(name, _)| *name == program)
@@ -102,7 +102,7 @@ fn require_program(program: &str) -> PathBuf {
 }
 
 /// `program` with our provider and the fixture's token: the environment a user gives a server.
-fn with_provider(fx: &Fixture, program: &Path) -> Command {
+pub(crate) fn with_provider(fx: &Fixture, program: &Path) -> Command {
     // The fixture writes openssl.cnf on every provider run; this one also proves it loads.
     fx.openssl(&["list", "-providers"]).success();
     let mut command = Command::new(program);
@@ -118,7 +118,7 @@ fn with_provider(fx: &Fixture, program: &Path) -> Command {
 }
 
 /// `program` with OpenSSL's default provider only: the independent peer.
-fn without_provider(program: &Path) -> Command {
+pub(crate) fn without_provider(program: &Path) -> Command {
     let mut command = Command::new(program);
     command
         .env("OPENSSL_CONF", "/dev/null")
@@ -127,25 +127,25 @@ fn without_provider(program: &Path) -> Command {
     command
 }
 
-fn run(fx: &Fixture, command: &mut Command) -> Ran {
+pub(crate) fn run(fx: &Fixture, command: &mut Command) -> Ran {
     run_command(command, Path::new(&fx.file("")), Some(&fx.provider_log()))
 }
 
 /// Which end of a TLS connection a certificate is for.
 #[derive(Clone, Copy)]
-enum Role {
+pub(crate) enum Role {
     Server,
     Client,
 }
 
 /// A software CA (default provider) that issues certificates for token keys.
-struct Ca {
-    cert: String,
+pub(crate) struct Ca {
+    pub(crate) cert: String,
     key: String,
 }
 
 impl Ca {
-    fn new(fx: &Fixture) -> Ca {
+    pub(crate) fn new(fx: &Fixture) -> Ca {
         let cert = fx.file("ca.crt");
         let key = fx.file("ca.key");
         fx.software_openssl(&[
@@ -171,7 +171,7 @@ impl Ca {
 
     /// A certificate for `public_key` (PEM) named `name`, valid for `localhost`/127.0.0.1 as
     /// a server, or as a TLS client.
-    fn issue(&self, fx: &Fixture, public_key: &str, name: &str, role: Role) -> String {
+    pub(crate) fn issue(&self, fx: &Fixture, public_key: &str, name: &str, role: Role) -> String {
         let (subject, extensions) = match role {
             Role::Server => (
                 "/CN=localhost",
@@ -211,14 +211,14 @@ impl Ca {
 }
 
 /// A key generated on the token, its certificate and the PEM-URI file naming it.
-struct TokenCredential {
+pub(crate) struct TokenCredential {
     /// PEM-URI key file, written without the provider.
-    key_file: String,
+    pub(crate) key_file: String,
     /// Certificate issued by the fixture's CA for the token key.
-    cert: String,
+    pub(crate) cert: String,
     /// The token's public key as pkcs11-tool reads it (PEM).
-    public_key: String,
-    key_type: KeyType,
+    pub(crate) public_key: String,
+    pub(crate) key_type: KeyType,
 }
 
 /// Generates a `key_type` key labelled `name` on the token and issues its certificate; checks
@@ -273,7 +273,7 @@ fn assert_key_file_is_token_key(fx: &Fixture, credential: &TokenCredential) {
 // ---------------------------------------------------------------------------------------------
 
 /// A running server; dropping it kills its process group (nginx workers included).
-struct Server {
+pub(crate) struct Server {
     name: &'static str,
     child: Child,
     command: String,
@@ -285,14 +285,14 @@ struct Server {
 }
 
 /// How a server start ended.
-enum Startup {
+pub(crate) enum Startup {
     Listening,
     Exited(ExitStatus),
 }
 
 impl Server {
     /// Starts `command` in its own process group, output to `<dir>/<name>.{stdout,stderr}`.
-    fn start(fx: &Fixture, name: &'static str, mut command: Command) -> Server {
+    pub(crate) fn start(fx: &Fixture, name: &'static str, mut command: Command) -> Server {
         let stdout = PathBuf::from(fx.file(&format!("{name}.stdout")));
         let stderr = PathBuf::from(fx.file(&format!("{name}.stderr")));
         let description = format!("{command:?}");
@@ -341,7 +341,7 @@ impl Server {
     }
 
     /// Waits for a stdout line containing `marker` followed by the port (s_server, Python).
-    fn wait_reported_port(&mut self, marker: &str) -> Option<u16> {
+    pub(crate) fn wait_reported_port(&mut self, marker: &str) -> Option<u16> {
         let mut port = None;
         let startup = self.wait(|server| {
             let (stdout, stderr) = server.output();
@@ -355,13 +355,13 @@ impl Server {
     }
 
     /// (stdout, stderr) so far.
-    fn output(&self) -> (String, String) {
+    pub(crate) fn output(&self) -> (String, String) {
         let read =
             |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
         (read(&self.stdout), read(&self.stderr))
     }
 
-    fn report(&self) -> String {
+    pub(crate) fn report(&self) -> String {
         let (stdout, stderr) = self.output();
         let log = fs::read_to_string(&self.provider_log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
@@ -452,7 +452,7 @@ fn reported_port(text: &str, marker: &str) -> Option<u16> {
 
 /// Starts a server on a free port (retrying when another process took it first) and waits for it
 /// to listen; panics with the server's output if it exits instead.
-fn start_listening(
+pub(crate) fn start_listening(
     fx: &Fixture,
     name: &'static str,
     command: impl Fn(u16) -> Command,
@@ -474,12 +474,12 @@ fn start_listening(
 // ---------------------------------------------------------------------------------------------
 
 /// What a TLS server on `port` must show a client that trusts only `ca`.
-struct ServedKey<'a> {
-    port: u16,
-    ca: &'a Ca,
-    credential: &'a TokenCredential,
+pub(crate) struct ServedKey<'a> {
+    pub(crate) port: u16,
+    pub(crate) ca: &'a Ca,
+    pub(crate) credential: &'a TokenCredential,
     /// The HTTP response body the server sends.
-    body: &'a str,
+    pub(crate) body: &'a str,
 }
 
 /// curl (no provider) gets `body` over a verified connection, and s_client (no provider) completes
@@ -516,7 +516,7 @@ fn assert_serves_with_token_key(fx: &Fixture, served: &ServedKey<'_>) {
     );
 }
 
-fn assert_s_client_verifies(
+pub(crate) fn assert_s_client_verifies(
     fx: &Fixture,
     served: &ServedKey<'_>,
     options: &[&str],

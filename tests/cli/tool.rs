@@ -816,3 +816,33 @@ fn helper_usage_errors_and_version() {
     );
     helper(&fx, &["--help"]).success();
 }
+
+/// `stats` reads the metrics file the provider writes (`pkcs11-module-metrics-file` with `%p`)
+/// and counts exactly the signatures made, by algorithm and status.
+#[test]
+fn stats_counts_the_signatures_in_the_metrics_file() {
+    let mut fx = Fixture::new("tool-stats");
+    fx.generate_key(KeyType::EcP256, "01", "p256");
+    let pattern = fx.file("metrics-%p.prom");
+    fx.config_mut().set("pkcs11-module-metrics-file", &pattern);
+    fx.config_mut().set("pkcs11-module-metrics-interval", "1");
+    // Three `openssl dgst` processes, each signing once (verified): each writes its own file
+    // (its pid in the name) when it first uses the token and a last time at exit.
+    let uri = fx.private_key_uri("p256");
+    for _ in 0..3 {
+        fx.assert_dgst_signs(&uri, "01", &[]);
+    }
+    let ran = helper(&fx, &["stats"]).success();
+    let stdout = ran.stdout();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("ecdsa-p256") && l.contains(" ok "))
+        .unwrap_or_else(|| panic!("no ecdsa-p256 ok line\n{}", ran.report()));
+    let count: u64 = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line}"));
+    assert_eq!(count, 3, "{}", ran.report());
+    assert!(stdout.contains("signatures in flight: 0"), "{stdout}");
+}

@@ -352,8 +352,18 @@ impl Fixture {
     /// Compiles `tests/programs/<name>.c` against libssl/libcrypto into the fixture directory
     /// and returns the executable's path.
     pub(crate) fn compile_program(&self, name: &str) -> String {
+        self.compile_c("tests/programs", name)
+    }
+
+    /// Compiles `examples/<name>.c` (an example program of the README) like
+    /// [`Fixture::compile_program`].
+    pub(crate) fn compile_example(&self, name: &str) -> String {
+        self.compile_c("examples", name)
+    }
+
+    fn compile_c(&self, folder: &str, name: &str) -> String {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/programs")
+            .join(folder)
             .join(format!("{name}.c"));
         let binary = self.file(name);
         let mut cc = Command::new("cc");
@@ -550,7 +560,8 @@ impl Ran {
         if self.timed_out {
             let _ = write!(
                 text,
-                " (killed after {RUN_TIMEOUT:?}; waiting for a PIN prompt?)"
+                " (killed at its time limit, {RUN_TIMEOUT:?} unless the test chose another; \
+                 waiting for a PIN prompt?)"
             );
         }
         let stdout = self.stdout();
@@ -665,6 +676,16 @@ static RUN_NUMBER: AtomicUsize = AtomicUsize::new(0);
 /// Runs `command` with stdin closed and stdout/stderr in `<dir>/runs/N.*`, killing it after
 /// [`RUN_TIMEOUT`].
 pub(crate) fn run_command(command: &mut Command, dir: &Path, provider_log: Option<&Path>) -> Ran {
+    run_command_for(command, dir, provider_log, RUN_TIMEOUT)
+}
+
+/// [`run_command`] with another time limit (a run under valgrind).
+pub(crate) fn run_command_for(
+    command: &mut Command,
+    dir: &Path,
+    provider_log: Option<&Path>,
+    timeout: Duration,
+) -> Ran {
     let number = RUN_NUMBER.fetch_add(1, Ordering::Relaxed);
     let runs = dir.join("runs");
     fs::create_dir_all(&runs).expect("create runs directory");
@@ -678,7 +699,7 @@ pub(crate) fn run_command(command: &mut Command, dir: &Path, provider_log: Optio
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {description}: {e}"));
-    let deadline = Instant::now() + RUN_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     let status: ExitStatus = loop {
         if let Some(status) = child.try_wait().expect("wait for child") {

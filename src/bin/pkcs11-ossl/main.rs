@@ -5,7 +5,8 @@
 //!   the tokens, the PIN source, one login, and for a URI each key's signature and certificate;
 //! - `list` shows tokens, keys and certificates with their URIs;
 //! - `keyfile` writes a PEM-URI key file after checking that the URI names exactly one
-//!   private key.
+//!   private key;
+//! - `stats` shows the sign-duration metrics the provider writes.
 //!
 //! It reads URIs, the provider section and key files with the provider's own code
 //! (`pkcs11_ossl::tool`), talks to the token directly through cryptoki, and leaves signing to
@@ -16,6 +17,7 @@ mod doctor;
 mod keyfile;
 mod list;
 mod setup;
+mod stats;
 mod token;
 
 use std::fmt::Display;
@@ -27,11 +29,13 @@ const USAGE: &str = "\
 usage: pkcs11-ossl doctor [--config FILE] [URI]
        pkcs11-ossl list [--config FILE] [URI]
        pkcs11-ossl keyfile [--config FILE] [-o FILE] URI
+       pkcs11-ossl stats [--config FILE] [METRICS-FILE]
        pkcs11-ossl --help | --version
 
   doctor   check the set-up step by step; with a URI, also sign with each key it names
   list     show tokens, keys and certificates with their URIs
   keyfile  write a PEM key file that names the one private key the URI selects
+  stats    sign-duration metrics from pkcs11-module-metrics-file (summed over its processes)
 
 The configuration is --config FILE, else $OPENSSL_CONF, else OpenSSL's openssl.cnf; the
 PKCS#11 module is $PKCS11_PROVIDER_MODULE, else pkcs11-module-path in the provider section.
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
     let result = match parsed.command.as_str() {
         "doctor" => doctor::run(config, uri),
         "list" => list::run(config, uri),
+        "stats" => stats::run(config, uri),
         "keyfile" => match uri {
             Some(uri) => keyfile::run(config, uri, parsed.output.as_deref()),
             None => {
