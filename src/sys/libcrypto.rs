@@ -54,6 +54,11 @@ unsafe impl Send for LibCtx {}
 unsafe impl Sync for LibCtx {}
 
 impl LibCtx {
+    /// The library context, for libcrypto calls that take one (it stays owned here).
+    pub(crate) fn as_ptr(&self) -> *mut openssl_sys::OSSL_LIB_CTX {
+        self.0
+    }
+
     /// # Safety
     /// `handle` and `in_` are the arguments of `OSSL_provider_init`.
     pub(crate) unsafe fn new_child(
@@ -511,6 +516,11 @@ impl PublicPkey {
             return Err(Error::Openssl("EVP_PKEY_fromdata"));
         }
         Ok(PublicPkey(pkey))
+    }
+
+    /// The key, for libcrypto calls that take it (it stays owned here).
+    pub(crate) fn as_ptr(&self) -> *mut openssl_sys::EVP_PKEY {
+        self.0
     }
 
     /// Writes `header` and then OpenSSL's text form of the public key to a core BIO.

@@ -142,6 +142,39 @@ fn check_entries(list: &CK_FUNCTION_LIST) -> std::result::Result<(), String> {
     }
 }
 
+/// The function list of the module at `path`, which cryptoki has already loaded: found through
+/// the library already in the process (never a second copy), valid for the rest of the process.
+pub(crate) fn loaded_function_list(path: &str) -> Result<&'static CK_FUNCTION_LIST> {
+    let missing = |what: &str| Error::Module(format!("{path}: {what}"));
+    let c_path = CString::new(path).map_err(|_| missing("path contains a NUL byte"))?;
+    // SAFETY: c_path is a valid C string; RTLD_NOLOAD only takes a new reference to a
+    // library already in the process and runs no initialisers. The reference is never
+    // dropped, so the function list below stays valid for the life of the process.
+    let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+    if lib.is_null() {
+        return Err(missing("not loaded"));
+    }
+    // SAFETY: lib is a live handle and the symbol name a valid C string.
+    let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
+    if symbol.is_null() {
+        return Err(missing("no C_GetFunctionList"));
+    }
+    // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature
+    // (PKCS#11 3.0 §5.2).
+    let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
+        unsafe { std::mem::transmute(symbol) };
+    let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
+    // SAFETY: the module writes a pointer to its static function list into `list`; it is
+    // initialised already, and C_GetFunctionList may be called at any time.
+    let rv = unsafe { get_function_list(&mut list) };
+    if rv != CKR_OK || list.is_null() {
+        return Err(missing("C_GetFunctionList failed"));
+    }
+    // SAFETY: list points at the module's function list, valid while the module is loaded
+    // (for the rest of the process, see above).
+    Ok(unsafe { &*list })
+}
+
 /// The module's own `C_SignInit` and `C_Sign`, called directly for what cryptoki's
 /// `Session::sign` cannot do: a context-specific login between the two (keys with
 /// `CKA_ALWAYS_AUTHENTICATE`, PKCS#11 3.0 §5.1), and a single `C_Sign` into a buffer of the
@@ -164,33 +197,7 @@ impl SignFunctions {
     /// finds the same instance and never loads a second copy).
     pub(crate) fn of_loaded_module(path: &str) -> Result<SignFunctions> {
         let missing = |what: &str| Error::Module(format!("{path}: {what}"));
-        let c_path = CString::new(path).map_err(|_| missing("path contains a NUL byte"))?;
-        // SAFETY: c_path is a valid C string; RTLD_NOLOAD only takes a new reference to a
-        // library already in the process and runs no initialisers. The reference is never
-        // dropped, so the function pointers below stay valid for the life of the process.
-        let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
-        if lib.is_null() {
-            return Err(missing("not loaded"));
-        }
-        // SAFETY: lib is a live handle and the symbol name a valid C string.
-        let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
-        if symbol.is_null() {
-            return Err(missing("no C_GetFunctionList"));
-        }
-        // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature
-        // (PKCS#11 3.0 §5.2).
-        let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
-            unsafe { std::mem::transmute(symbol) };
-        let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
-        // SAFETY: the module writes a pointer to its static function list into `list`; it is
-        // initialised already, and C_GetFunctionList may be called at any time.
-        let rv = unsafe { get_function_list(&mut list) };
-        if rv != CKR_OK || list.is_null() {
-            return Err(missing("C_GetFunctionList failed"));
-        }
-        // SAFETY: list points at the module's function list, valid while the module is loaded
-        // (for the rest of the process, see above).
-        let list = unsafe { &*list };
+        let list = loaded_function_list(path)?;
         Ok(SignFunctions {
             sign_init: list.C_SignInit.ok_or_else(|| missing("no C_SignInit"))?,
             sign: list.C_Sign.ok_or_else(|| missing("no C_Sign"))?,

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use once_cell::sync::OnceCell;
+
 use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectHandle};
@@ -16,6 +18,7 @@ use super::settings::SlotSettings;
 use crate::error::{Error, Result};
 use crate::sys::atfork::TokenCall;
 use crate::sys::pkcs11::SignFunctions;
+use crate::sys::pkcs11_query::QueryFunctions;
 use crate::uri::Pkcs11Uri;
 
 /// Identity strings of a slot and its token, blank-padding removed.
@@ -55,12 +58,16 @@ impl TokenIdentity {
 
 /// A slot with a token.
 pub(crate) struct Slot {
+    pkcs11: Pkcs11,
     id: SlotId,
     identity: TokenIdentity,
     settings: Arc<SlotSettings>,
     /// The token's `ulMaxSessionCount`, when it states a limit.
     session_limit: Option<usize>,
     sign_functions: Option<Arc<SignFunctions>>,
+    query_functions: Option<Arc<QueryFunctions>>,
+    /// The token's mechanism numbers, read on first use (`None`: the token did not say).
+    mechanisms: OnceCell<Option<Arc<[u64]>>>,
     pool: SessionPool,
     login: Login,
 }
@@ -83,6 +90,7 @@ impl Slot {
         id: SlotId,
         settings: Arc<SlotSettings>,
         sign_functions: Option<Arc<SignFunctions>>,
+        query_functions: Option<Arc<QueryFunctions>>,
     ) -> Result<Slot> {
         let slot_info = pkcs11.get_slot_info(id)?;
         let token = pkcs11.get_token_info(id)?;
@@ -112,12 +120,15 @@ impl Slot {
                 &identity.label,
                 settings.max_idle_sessions,
             ),
-            login: Login::new(pkcs11, id, &token, Arc::clone(&settings)),
+            login: Login::new(pkcs11.clone(), id, &token, Arc::clone(&settings)),
+            pkcs11,
             id,
             identity,
             settings,
             session_limit,
             sign_functions,
+            query_functions,
+            mechanisms: OnceCell::new(),
         })
     }
 
@@ -142,6 +153,67 @@ impl Slot {
     /// Token label for messages.
     pub(crate) fn label(&self) -> &str {
         &self.identity.label
+    }
+
+    /// The mechanisms the token offers (`C_GetMechanismList`, read once per slot), numbers
+    /// cryptoki has no name for included; `None` when the token cannot say.
+    pub(crate) fn mechanisms(&self) -> Option<Arc<[u64]>> {
+        self.mechanisms
+            .get_or_init(|| {
+                let _call = TokenCall::enter();
+                let listed = match &self.query_functions {
+                    Some(query) => query.mechanism_list(self.id.id()),
+                    None => self
+                        .pkcs11
+                        .get_mechanism_list(self.id)
+                        .map(|list| list.into_iter().map(u64::from).collect())
+                        .map_err(Error::from),
+                };
+                match listed {
+                    Ok(list) => {
+                        log::debug!("token '{}' offers {} mechanisms", self.label(), list.len());
+                        Some(list.into())
+                    }
+                    Err(e) => {
+                        log::debug!("token '{}': no mechanism list: {e}", self.label());
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
+
+    /// `CKA_ALLOWED_MECHANISMS` of a key object as plain mechanism numbers, unknown ones
+    /// included; `None` when the key has no restriction, the token does not report one, or the
+    /// `no-allowed-mechanisms` quirk is set. An empty list also means no restriction (PKCS#11
+    /// 3.0 §4.4: the attribute lists what may be used; tokens that return it empty mean none).
+    pub(crate) fn allowed_mechanisms(
+        &self,
+        session: &Session,
+        key: ObjectHandle,
+    ) -> Result<Option<Vec<u64>>> {
+        if self.settings.ignore_allowed_mechanisms {
+            return Ok(None);
+        }
+        let allowed = match &self.query_functions {
+            Some(query) => {
+                query.ulong_array_attribute(session, key, cryptoki_sys::CKA_ALLOWED_MECHANISMS)?
+            }
+            // Without the direct call, cryptoki's reading (which fails on numbers it cannot
+            // name: then the key is treated as unrestricted and the token has the last word).
+            None => session
+                .get_attributes(key, &[cryptoki::object::AttributeType::AllowedMechanisms])
+                .ok()
+                .and_then(|attrs| {
+                    attrs.into_iter().find_map(|attr| match attr {
+                        Attribute::AllowedMechanisms(list) => {
+                            Some(list.into_iter().map(u64::from).collect())
+                        }
+                        _ => None,
+                    })
+                }),
+        };
+        Ok(allowed.filter(|list: &Vec<u64>| !list.is_empty()))
     }
 
     /// Signs on the token: `C_SignInit`, a context-specific login when the key needs one, and

@@ -30,7 +30,17 @@ impl Pkcs11Uri {
             return Err(ParseError::new(ParseErrorKind::MissingScheme, 0, None));
         }
 
-        let body_start = SCHEME.len();
+        // A repeated scheme ("pkcs11:pkcs11:token=web", a prefix pasted twice, which
+        // latchset/pkcs11-provider's own tests produce) is read as one: what is meant is plain,
+        // and nothing matches more than the URI without the repetition would.
+        let mut body_start = SCHEME.len();
+        while input
+            .get(body_start..body_start + SCHEME.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(SCHEME))
+        {
+            log::debug!("pkcs11 URI: repeated 'pkcs11:' scheme prefix skipped");
+            body_start += SCHEME.len();
+        }
         // The first '?' ends the path; later ones are ordinary query characters.
         let path_end = input[body_start..]
             .iter()

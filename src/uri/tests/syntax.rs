@@ -9,6 +9,16 @@ fn scheme_is_case_insensitive() {
 }
 
 #[test]
+fn a_repeated_scheme_prefix_is_read_as_one() {
+    let uri = parse("pkcs11:pkcs11:token=web%20server");
+    assert_eq!(uri.token, some("web server"));
+    assert_eq!(uri, parse("pkcs11:token=web%20server"));
+    assert_eq!(parse("pkcs11:PKCS11:"), Pkcs11Uri::default());
+    // Only as a prefix: inside a value it is text.
+    assert_eq!(parse("pkcs11:object=pkcs11:x").object, some("pkcs11:x"));
+}
+
+#[test]
 fn empty_components_are_tolerated() {
     let uri = parse("pkcs11:;;token=a;;object=b;?&&pin-source=/p&");
     assert_eq!(uri.token, some("a"));
