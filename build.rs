@@ -59,8 +59,13 @@ fn main() {
         .allowlist_function(
             "OSSL_PARAM_(locate|locate_const|modified|set_(int|uint|size_t|utf8_string|utf8_ptr|octet_string|BN)|get_(int|int64|uint|size_t|utf8_string_ptr|octet_string_ptr))",
         )
+        .allowlist_function("UI_(new|free|construct_prompt|add_input_string|process)")
+        .allowlist_function(
+            "EVP_PKEY_verify_init_ex|EVP_DigestVerifyInit_ex|EVP_MD_CTX_get_pkey_ctx|EVP_PKEY_CTX_(new_from_pkey|dup)",
+        )
         .blocklist_type("EVP_PKEY_CTX|evp_pkey_ctx_st|EVP_MD_CTX|evp_md_ctx_st")
         .raw_line("pub use openssl_sys::{EVP_MD_CTX, EVP_PKEY_CTX};")
+        .allowlist_var("UI_INPUT_FLAG_DEFAULT_PWD")
         .blocklist_type("OSSL_PARAM|ossl_param_st|OSSL_LIB_CTX|ossl_lib_ctx_st|BIGNUM|bignum_st")
         .blocklist_type("BIO|bio_st|EVP_PKEY|evp_pkey_st")
         .raw_line("pub use openssl_sys::{BIGNUM, BIO, EVP_PKEY, OSSL_LIB_CTX};")

@@ -160,7 +160,7 @@ pub(crate) enum CachePins {
 pub(crate) enum UnknownAttributes {
     /// Refuse the URI, naming the attribute: skipping a misspelt `object`, `id` or `type`
     /// would make the URI select another key. Known attributes in the wrong section
-    /// (`pin-value` in the path, `object` in the query) are refused too.
+    /// (`object` in the query, `module-path` in the path) are refused too.
     #[default]
     Reject,
     /// Skip them all, as the parser did before (for URIs from tools that add attributes of

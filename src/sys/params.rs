@@ -36,6 +36,11 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// The array as OpenSSL passed it (NULL or terminated), to hand on to libcrypto.
+    pub(crate) fn as_ptr(&self) -> *const OSSL_PARAM {
+        self.ptr
+    }
+
     /// Finds the parameter called `key`.
     pub(crate) fn find(&self, key: &CStr) -> Option<Param<'a>> {
         if self.ptr.is_null() {
@@ -157,6 +162,11 @@ impl ParamsOut<'_> {
             ptr,
             _life: PhantomData,
         }
+    }
+
+    /// The array as OpenSSL passed it (NULL or terminated, writable), to hand on to libcrypto.
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut OSSL_PARAM {
+        self.ptr
     }
 
     fn locate(&mut self, key: &CStr) -> *mut OSSL_PARAM {

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::sys::atfork::TokenCall;
 use crate::sys::pkcs11::DecryptFunctions;
 use crate::sys::pkcs11::SignFunctions;
+use crate::sys::pkcs11_query::QueryFunctions;
 
 /// A loaded and initialised PKCS#11 module with the slots seen so far.
 pub(crate) struct Module {
@@ -30,6 +31,9 @@ pub(crate) struct Module {
     /// Direct `C_SignInit`/`C_Sign`; `None` if they could not be looked up (then cryptoki's
     /// combined call is used, and keys that need a login per signature cannot sign).
     sign_functions: Option<Arc<SignFunctions>>,
+    /// Direct `C_GetMechanismList`/`C_GetAttributeValue` for mechanism numbers cryptoki cannot
+    /// name; `None` if they could not be looked up (then those numbers are left out).
+    query_functions: Option<Arc<QueryFunctions>>,
     slots: Mutex<Vec<Arc<Slot>>>,
 }
 
@@ -117,14 +121,24 @@ impl Module {
                 None
             }
         };
+        let query_functions = match QueryFunctions::of_loaded_module(&path) {
+            Ok(functions) => Some(Arc::new(functions)),
+            Err(e) => {
+                log::debug!("direct mechanism queries unavailable: {e}");
+                None
+            }
+        };
+        let mut settings = SlotSettings::from_config(config);
+        settings.ignore_allowed_mechanisms = quirks.no_allowed_mechanisms;
         Ok(Module {
             pkcs11,
             sign_functions,
+            query_functions,
             path,
             generation,
             decrypt_functions,
             no_deinit: quirks.no_deinit,
-            settings: Arc::new(SlotSettings::from_config(config)),
+            settings: Arc::new(settings),
             slots: Mutex::new(Vec::new()),
         })
     }
@@ -160,6 +174,7 @@ impl Module {
                 Arc::clone(&self.settings),
                 self.decrypt_functions.clone(),
                 self.sign_functions.clone(),
+                self.query_functions.clone(),
             );
             match opened {
                 Ok(slot) => {

@@ -79,6 +79,8 @@ pub(crate) struct TokenKey {
     pub(crate) id: Vec<u8>,
     pub(crate) label: Option<String>,
     pub(crate) always_authenticate: bool,
+    /// `CKA_ALLOWED_MECHANISMS` as plain numbers; `None`: no restriction known.
+    pub(crate) allowed_mechanisms: Option<Vec<u64>>,
     private: bool,
     token: TokenIdentity,
     binding: RwLock<Binding>,
@@ -104,6 +106,7 @@ impl TokenKey {
             id: attrs.id,
             label: attrs.label,
             always_authenticate: attrs.always_authenticate,
+            allowed_mechanisms: attrs.allowed_mechanisms,
             private,
             token: slot.identity().clone(),
             binding: RwLock::new(Binding {
@@ -139,6 +142,12 @@ impl TokenKey {
     /// Label of the token holding the key.
     pub(crate) fn token_label(&self) -> &str {
         &self.token.label
+    }
+
+    /// The mechanisms the key's token offers, when it says (see `Slot::mechanisms`).
+    pub(crate) fn token_mechanisms(&self) -> Option<Arc<[u64]>> {
+        let slot = self.binding.read().ok().map(|b| Arc::clone(&b.slot))?;
+        slot.mechanisms()
     }
 
     /// Whether the token's public keys may go to other providers (`allow-export`).
@@ -270,6 +279,7 @@ struct KeyAttributes {
     id: Vec<u8>,
     label: Option<String>,
     always_authenticate: bool,
+    allowed_mechanisms: Option<Vec<u64>>,
 }
 
 /// A key as OpenSSL's keydata: public parts, and the token reference when it is a token key
@@ -391,7 +401,12 @@ pub(crate) struct ObjectFilter {
 /// An object found on a token.
 pub(crate) enum Found {
     Key(Arc<KeyObj>),
-    Certificate { der: Vec<u8>, label: Option<String> },
+    Certificate {
+        der: Vec<u8>,
+        label: Option<String>,
+        /// `CKA_SUBJECT` (DER), when the token keeps it.
+        subject: Option<Vec<u8>>,
+    },
 }
 
 /// Finds the objects on `slot` that `filter` selects, private keys first.
@@ -496,17 +511,28 @@ fn text(bytes: Vec<u8>) -> Option<String> {
 }
 
 fn certificate(session: &Session, handle: ObjectHandle) -> Result<Option<Found>> {
-    let attrs = session.get_attributes(handle, &[AttributeType::Value, AttributeType::Label])?;
-    let mut der = None;
-    let mut label = None;
+    let attrs = session.get_attributes(
+        handle,
+        &[
+            AttributeType::Value,
+            AttributeType::Label,
+            AttributeType::Subject,
+        ],
+    )?;
+    let (mut der, mut label, mut subject) = (None, None, None);
     for attr in attrs {
         match attr {
             Attribute::Value(v) => der = Some(v),
             Attribute::Label(l) => label = text(l),
+            Attribute::Subject(v) if !v.is_empty() => subject = Some(v),
             _ => {}
         }
     }
-    Ok(der.map(|der| Found::Certificate { der, label }))
+    Ok(der.map(|der| Found::Certificate {
+        der,
+        label,
+        subject,
+    }))
 }
 
 fn key(
@@ -526,7 +552,6 @@ fn key(
             AttributeType::PublicExponent,
             AttributeType::EcParams,
             AttributeType::EcPoint,
-            AttributeType::AllowedMechanisms,
         ],
     )?;
     let mut key_type = None;
@@ -534,7 +559,6 @@ fn key(
     let mut label = None;
     let mut always_authenticate = false;
     let (mut modulus, mut exponent, mut ec_params, mut ec_point) = (None, None, None, None);
-    let mut pss_only = false;
     for attr in attrs {
         match attr {
             Attribute::KeyType(t) => key_type = Some(t),
@@ -545,7 +569,6 @@ fn key(
             Attribute::PublicExponent(v) if !v.is_empty() => exponent = Some(v),
             Attribute::EcParams(v) if !v.is_empty() => ec_params = Some(v),
             Attribute::EcPoint(v) if !v.is_empty() => ec_point = Some(v),
-            Attribute::AllowedMechanisms(m) => pss_only = allows_only_pss(&m),
             _ => {}
         }
     }
@@ -577,10 +600,22 @@ fn key(
             ))
         })?,
     };
+    // Read apart from the others: its values may be mechanisms cryptoki has no name for.
+    let allowed_mechanisms = slot
+        .allowed_mechanisms(session, handle)
+        .unwrap_or_else(|e| {
+            log::debug!("CKA_ALLOWED_MECHANISMS of object {handle} unreadable: {e}");
+            None
+        });
+    let pss_only = allowed_mechanisms.as_deref().is_some_and(allows_only_pss);
+    // Read the token's mechanism list now, once per slot, so signing (possibly inside an ASYNC
+    // job, on its small stack) finds it cached.
+    let _ = slot.mechanisms();
     let attributes = KeyAttributes {
         id,
         label,
         always_authenticate,
+        allowed_mechanisms,
     };
     Ok(Some(Found::Key(Arc::new(KeyObj {
         algorithm: KeyAlgorithm::of(&public, pss_only),
@@ -590,14 +625,21 @@ fn key(
     }))))
 }
 
-fn allows_only_pss(mechanisms: &[cryptoki::mechanism::MechanismType]) -> bool {
-    use cryptoki::mechanism::MechanismType as M;
+/// True when every allowed mechanism is an RSA-PSS one: the key is then an RSA-PSS key for
+/// OpenSSL (as latchset/pkcs11-provider decides it).
+fn allows_only_pss(mechanisms: &[u64]) -> bool {
+    use cryptoki_sys::*;
     let pss = [
-        M::RSA_PKCS_PSS,
-        M::SHA1_RSA_PKCS_PSS,
-        M::SHA256_RSA_PKCS_PSS,
-        M::SHA384_RSA_PKCS_PSS,
-        M::SHA512_RSA_PKCS_PSS,
+        CKM_RSA_PKCS_PSS,
+        CKM_SHA1_RSA_PKCS_PSS,
+        CKM_SHA224_RSA_PKCS_PSS,
+        CKM_SHA256_RSA_PKCS_PSS,
+        CKM_SHA384_RSA_PKCS_PSS,
+        CKM_SHA512_RSA_PKCS_PSS,
+        CKM_SHA3_224_RSA_PKCS_PSS,
+        CKM_SHA3_256_RSA_PKCS_PSS,
+        CKM_SHA3_384_RSA_PKCS_PSS,
+        CKM_SHA3_512_RSA_PKCS_PSS,
     ];
     !mechanisms.is_empty() && mechanisms.iter().all(|m| pss.contains(m))
 }

@@ -68,9 +68,34 @@ pub(crate) enum Mech {
     /// `CKM_ECDH1_DERIVE` without a KDF (`CKD_NULL`); the peer's public point is the request's
     /// `parameter`.
     Ecdh1Derive,
+    /// `CKM_SHA*_RSA_PKCS`: PKCS#1 v1.5 over the message, hashed on the token.
+    RsaPkcsHashed(TokenHash),
+    /// `CKM_SHA*_RSA_PKCS_PSS`: PSS over the message, hashed on the token.
+    RsaPssHashed {
+        hash: TokenHash,
+        mgf: PkcsMgfType,
+        salt_len: u64,
+    },
+    /// `CKM_ECDSA_SHA*`: ECDSA over the message, hashed on the token.
+    EcdsaHashed(TokenHash),
+}
+
+/// A digest a combined hash-and-sign mechanism computes on the token. Only those cryptoki 0.12
+/// names in all three families (it has no `CKM_SHA224_RSA_PKCS_PSS` and no SHA-3 ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenHash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
 }
 
 impl Mech {
+    /// The `CKM_*` number of the mechanism.
+    pub(crate) fn number(self) -> u64 {
+        self.to_cryptoki(&[]).mechanism_type().into()
+    }
+
     /// The mechanism as cryptoki passes it to the module; `data` is the request's variable-size
     /// parameter (OAEP label, ECDH peer point).
     fn to_cryptoki(self, data: &[u8]) -> Mechanism<'_> {
@@ -99,21 +124,74 @@ impl Mech {
             }),
             Mech::Ecdsa => Mechanism::Ecdsa,
             Mech::Eddsa => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+            Mech::RsaPkcsHashed(hash) => match hash {
+                TokenHash::Sha1 => Mechanism::Sha1RsaPkcs,
+                TokenHash::Sha256 => Mechanism::Sha256RsaPkcs,
+                TokenHash::Sha384 => Mechanism::Sha384RsaPkcs,
+                TokenHash::Sha512 => Mechanism::Sha512RsaPkcs,
+            },
+            Mech::RsaPssHashed {
+                hash,
+                mgf,
+                salt_len,
+            } => {
+                let params = PkcsPssParams {
+                    hash_alg: hash.digest_mechanism(),
+                    mgf,
+                    s_len: salt_len.into(),
+                };
+                match hash {
+                    TokenHash::Sha1 => Mechanism::Sha1RsaPkcsPss(params),
+                    TokenHash::Sha256 => Mechanism::Sha256RsaPkcsPss(params),
+                    TokenHash::Sha384 => Mechanism::Sha384RsaPkcsPss(params),
+                    TokenHash::Sha512 => Mechanism::Sha512RsaPkcsPss(params),
+                }
+            }
+            Mech::EcdsaHashed(hash) => match hash {
+                TokenHash::Sha1 => Mechanism::EcdsaSha1,
+                TokenHash::Sha256 => Mechanism::EcdsaSha256,
+                TokenHash::Sha384 => Mechanism::EcdsaSha384,
+                TokenHash::Sha512 => Mechanism::EcdsaSha512,
+            },
+        }
+    }
+}
+
+impl TokenHash {
+    /// The digest mechanism (`CKM_SHA256`, ...) PSS parameters name.
+    fn digest_mechanism(self) -> MechanismType {
+        match self {
+            TokenHash::Sha1 => MechanismType::SHA1,
+            TokenHash::Sha256 => MechanismType::SHA256,
+            TokenHash::Sha384 => MechanismType::SHA384,
+            TokenHash::Sha512 => MechanismType::SHA512,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            TokenHash::Sha1 => "SHA1",
+            TokenHash::Sha256 => "SHA256",
+            TokenHash::Sha384 => "SHA384",
+            TokenHash::Sha512 => "SHA512",
         }
     }
 }
 
 impl fmt::Display for Mech {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mech::RsaPkcs => "CKM_RSA_PKCS",
-            Mech::RsaX509 => "CKM_RSA_X_509",
-            Mech::RsaPss { .. } => "CKM_RSA_PKCS_PSS",
-            Mech::Ecdsa => "CKM_ECDSA",
-            Mech::Eddsa => "CKM_EDDSA",
-            Mech::RsaOaep { .. } => "CKM_RSA_PKCS_OAEP",
-            Mech::Ecdh1Derive => "CKM_ECDH1_DERIVE",
-        })
+        match self {
+            Mech::RsaPkcs => f.write_str("CKM_RSA_PKCS"),
+            Mech::RsaX509 => f.write_str("CKM_RSA_X_509"),
+            Mech::RsaPss { .. } => f.write_str("CKM_RSA_PKCS_PSS"),
+            Mech::Ecdsa => f.write_str("CKM_ECDSA"),
+            Mech::Eddsa => f.write_str("CKM_EDDSA"),
+            Mech::RsaPkcsHashed(hash) => write!(f, "CKM_{}_RSA_PKCS", hash.name()),
+            Mech::RsaPssHashed { hash, .. } => write!(f, "CKM_{}_RSA_PKCS_PSS", hash.name()),
+            Mech::EcdsaHashed(hash) => write!(f, "CKM_ECDSA_{}", hash.name()),
+            Mech::RsaOaep { .. } => f.write_str("CKM_RSA_PKCS_OAEP"),
+            Mech::Ecdh1Derive => f.write_str("CKM_ECDH1_DERIVE"),
+        }
     }
 }
 
@@ -297,10 +375,10 @@ pub(crate) fn run(tokens: &Tokens, op: KeyOp) -> Result<Vec<u8>> {
 /// The metrics series of `op`'s algorithm, looked up once per key and mechanism family.
 fn series(op: &KeyOp) -> Arc<Series> {
     let family = match op.mechanism {
-        Mech::RsaPkcs => 0,
-        Mech::RsaPss { .. } => 1,
+        Mech::RsaPkcs | Mech::RsaPkcsHashed(_) => 0,
+        Mech::RsaPss { .. } | Mech::RsaPssHashed { .. } => 1,
         Mech::RsaX509 | Mech::RsaOaep { .. } => 2,
-        Mech::Ecdsa | Mech::Eddsa | Mech::Ecdh1Derive => 3,
+        Mech::Ecdsa | Mech::Eddsa | Mech::EcdsaHashed(_) | Mech::Ecdh1Derive => 3,
     };
     op.key
         .metrics_series(family, || metrics::series(&algorithm_label(op)))
@@ -311,10 +389,10 @@ fn series(op: &KeyOp) -> Arc<Series> {
 fn algorithm_label(op: &KeyOp) -> String {
     let bits = op.key.bits();
     match (op.mechanism, op.key.algorithm) {
-        (Mech::RsaPkcs, _) => format!("rsa-pkcs1-{bits}"),
-        (Mech::RsaPss { .. }, _) => format!("rsa-pss-{bits}"),
+        (Mech::RsaPkcs | Mech::RsaPkcsHashed(_), _) => format!("rsa-pkcs1-{bits}"),
+        (Mech::RsaPss { .. } | Mech::RsaPssHashed { .. }, _) => format!("rsa-pss-{bits}"),
         (Mech::RsaX509, _) => format!("rsa-raw-{bits}"),
-        (Mech::Ecdsa, _) => format!("ecdsa-p{bits}"),
+        (Mech::Ecdsa | Mech::EcdsaHashed(_), _) => format!("ecdsa-p{bits}"),
         (Mech::Eddsa, KeyAlgorithm::Ed448) => "ed448".to_owned(),
         (Mech::Eddsa, _) => "ed25519".to_owned(),
         (Mech::RsaOaep { .. }, _) => format!("rsa-oaep-{bits}"),

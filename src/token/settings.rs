@@ -15,6 +15,8 @@ pub(crate) struct SlotSettings {
     pub(crate) max_idle_sessions: usize,
     /// `pkcs11-module-allow-export = 1` turns this off: public keys stay in this provider.
     pub(crate) allow_export: bool,
+    /// The `no-allowed-mechanisms` quirk: `CKA_ALLOWED_MECHANISMS` is not read.
+    pub(crate) ignore_allowed_mechanisms: bool,
 }
 
 impl SlotSettings {
@@ -28,6 +30,7 @@ impl SlotSettings {
             cache_pins: matches!(config.cache_pins, CachePins::Cache),
             max_idle_sessions: config.cache_sessions,
             allow_export: config.allow_export,
+            ignore_allowed_mechanisms: config.quirks.no_allowed_mechanisms,
         }
     }
 }

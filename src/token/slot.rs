@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use once_cell::sync::OnceCell;
+
 use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -19,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::sys::atfork::TokenCall;
 use crate::sys::pkcs11::DecryptFunctions;
 use crate::sys::pkcs11::SignFunctions;
+use crate::sys::pkcs11_query::QueryFunctions;
 use crate::uri::Pkcs11Uri;
 
 /// Identity strings of a slot and its token, blank-padding removed.
@@ -68,6 +71,9 @@ pub(crate) struct Slot {
     /// The token's `ulMaxSessionCount`, when it states a limit.
     session_limit: Option<usize>,
     sign_functions: Option<Arc<SignFunctions>>,
+    query_functions: Option<Arc<QueryFunctions>>,
+    /// The token's mechanism numbers, read on first use (`None`: the token did not say).
+    mechanisms: OnceCell<Option<Arc<[u64]>>>,
     pool: SessionPool,
     login: Login,
 }
@@ -91,6 +97,7 @@ impl Slot {
         settings: Arc<SlotSettings>,
         decrypt_functions: Option<Arc<DecryptFunctions>>,
         sign_functions: Option<Arc<SignFunctions>>,
+        query_functions: Option<Arc<QueryFunctions>>,
     ) -> Result<Slot> {
         let slot_info = pkcs11.get_slot_info(id)?;
         let token = pkcs11.get_token_info(id)?;
@@ -129,6 +136,8 @@ impl Slot {
             settings,
             session_limit,
             sign_functions,
+            query_functions,
+            mechanisms: OnceCell::new(),
         })
     }
 
@@ -153,6 +162,67 @@ impl Slot {
     /// Token label for messages.
     pub(crate) fn label(&self) -> &str {
         &self.identity.label
+    }
+
+    /// The mechanisms the token offers (`C_GetMechanismList`, read once per slot), numbers
+    /// cryptoki has no name for included; `None` when the token cannot say.
+    pub(crate) fn mechanisms(&self) -> Option<Arc<[u64]>> {
+        self.mechanisms
+            .get_or_init(|| {
+                let _call = TokenCall::enter();
+                let listed = match &self.query_functions {
+                    Some(query) => query.mechanism_list(self.id.id()),
+                    None => self
+                        .pkcs11
+                        .get_mechanism_list(self.id)
+                        .map(|list| list.into_iter().map(u64::from).collect())
+                        .map_err(Error::from),
+                };
+                match listed {
+                    Ok(list) => {
+                        log::debug!("token '{}' offers {} mechanisms", self.label(), list.len());
+                        Some(list.into())
+                    }
+                    Err(e) => {
+                        log::debug!("token '{}': no mechanism list: {e}", self.label());
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
+
+    /// `CKA_ALLOWED_MECHANISMS` of a key object as plain mechanism numbers, unknown ones
+    /// included; `None` when the key has no restriction, the token does not report one, or the
+    /// `no-allowed-mechanisms` quirk is set. An empty list also means no restriction (PKCS#11
+    /// 3.0 §4.4: the attribute lists what may be used; tokens that return it empty mean none).
+    pub(crate) fn allowed_mechanisms(
+        &self,
+        session: &Session,
+        key: ObjectHandle,
+    ) -> Result<Option<Vec<u64>>> {
+        if self.settings.ignore_allowed_mechanisms {
+            return Ok(None);
+        }
+        let allowed = match &self.query_functions {
+            Some(query) => {
+                query.ulong_array_attribute(session, key, cryptoki_sys::CKA_ALLOWED_MECHANISMS)?
+            }
+            // Without the direct call, cryptoki's reading (which fails on numbers it cannot
+            // name: then the key is treated as unrestricted and the token has the last word).
+            None => session
+                .get_attributes(key, &[AttributeType::AllowedMechanisms])
+                .ok()
+                .and_then(|attrs| {
+                    attrs.into_iter().find_map(|attr| match attr {
+                        Attribute::AllowedMechanisms(list) => {
+                            Some(list.into_iter().map(u64::from).collect())
+                        }
+                        _ => None,
+                    })
+                }),
+        };
+        Ok(allowed.filter(|list: &Vec<u64>| !list.is_empty()))
     }
 
     /// Signs on the token: `C_SignInit`, a context-specific login when the key needs one, and
