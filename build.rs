@@ -40,6 +40,8 @@ fn main() {
         .allowlist_var(
             "OSSL_(PKEY|SIGNATURE|STORE|PROV|OBJECT|ALG|ENCODER|DECODER|CAPABILITY|PASSPHRASE)_PARAM_.*",
         )
+        .allowlist_var("OSSL_(ASYM_CIPHER|EXCHANGE|GEN|KDF)_PARAM_.*|OSSL_KDF_NAME_.*")
+        .allowlist_var("OSSL_CAPABILITY_TLS_GROUP_.*")
         .allowlist_var("OSSL_PARAM_(INTEGER|UNSIGNED_INTEGER|REAL|UTF8_STRING|OCTET_STRING|UTF8_PTR|OCTET_PTR)")
         .allowlist_var("OSSL_PARAM_UNMODIFIED|OSSL_PROV_(NAME|PARAM)_.*|OSSL_PKEY_RSA_PAD_MODE_.*")
         .allowlist_var("OSSL_PKEY_EC_.*|OSSL_DIGEST_NAME_.*|OSSL_PKEY_PARAM_.*")
@@ -48,9 +50,22 @@ fn main() {
             "ASYNC_(get_current_job|get_wait_ctx|pause_job)|ASYNC_WAIT_CTX_(set_wait_fd|get_fd|clear_fd|get_callback)",
         )
         .allowlist_function("BIO_new_from_core_bio|BIO_free|BIO_gets|EVP_PKEY_print_public|ERR_set_mark|ERR_pop_to_mark")
+        .allowlist_function("OPENSSL_atexit")
+        .allowlist_function(
+            "RAND_priv_bytes_ex|EVP_PKEY_CTX_new_from_pkey|EVP_PKEY_encrypt_init_ex|RSA_padding_check_PKCS1_OAEP_mgf1",
+        )
+        .blocklist_type("EVP_MD|evp_md_st")
+        .raw_line("pub use openssl_sys::EVP_MD;")
         .allowlist_function(
             "OSSL_PARAM_(locate|locate_const|modified|set_(int|uint|size_t|utf8_string|utf8_ptr|octet_string|BN)|get_(int|int64|uint|size_t|utf8_string_ptr|octet_string_ptr))",
         )
+        .allowlist_function("UI_(new|free|construct_prompt|add_input_string|process)")
+        .allowlist_function(
+            "EVP_PKEY_verify_init_ex|EVP_DigestVerifyInit_ex|EVP_MD_CTX_get_pkey_ctx|EVP_PKEY_CTX_(new_from_pkey|dup)",
+        )
+        .blocklist_type("EVP_PKEY_CTX|evp_pkey_ctx_st|EVP_MD_CTX|evp_md_ctx_st")
+        .raw_line("pub use openssl_sys::{EVP_MD_CTX, EVP_PKEY_CTX};")
+        .allowlist_var("UI_INPUT_FLAG_DEFAULT_PWD")
         .blocklist_type("OSSL_PARAM|ossl_param_st|OSSL_LIB_CTX|ossl_lib_ctx_st|BIGNUM|bignum_st")
         .blocklist_type("BIO|bio_st|EVP_PKEY|evp_pkey_st")
         .raw_line("pub use openssl_sys::{BIGNUM, BIO, EVP_PKEY, OSSL_LIB_CTX};")

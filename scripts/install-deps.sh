@@ -3,8 +3,9 @@
 # Rust toolchain new enough for edition 2024 is on PATH.
 #
 # Idempotent: packages that are already installed are left alone, and `apt-get update` only runs
-# when something is missing. The only downloads are Debian packages through apt-get; the Rust
-# toolchain is not installed here (use rustup, see the hint printed on failure).
+# when something is missing. The downloads are Debian packages through apt-get and, once Rust is
+# found, cargo-deb (pinned, `cargo install --locked`) from crates.io when it is missing; the Rust
+# toolchain itself is not installed here (use rustup, see the hint printed on failure).
 #
 # Usage: scripts/install-deps.sh [PACKAGE...]   (root, or a user allowed to run sudo)
 #   PACKAGE...  more Debian packages to install the same way (scripts/matrix.sh's token stacks)
@@ -23,6 +24,8 @@ set -euo pipefail
 #   libengine-pkcs11-openssl  libp11's ENGINE, the comparison column of `cargo bench --bench sign`
 #   valgrind              scripts/valgrind.sh: memcheck over signing, store listing and TLS
 #   libp11-kit-dev        pkcs11.h for the fault-injecting test module (tests/faultmod/faultmod.c)
+#   groff-base man-db     tests/docs.rs renders the man pages (groff -ww, man --warnings)
+#   dpkg-dev              dpkg-shlibdeps, which cargo-deb uses for the package's Depends
 #   p11-kit p11-kit-modules  `p11-kit server` and p11-kit-client.so: a token in another process
 #                         (tests/cli/remote.rs)
 # nginx and haproxy come with system services; the tests start their own instances on loopback
@@ -44,15 +47,21 @@ PACKAGES=(
     libengine-pkcs11-openssl
     valgrind
     libp11-kit-dev
+    groff-base
+    man-db
+    dpkg-dev
     p11-kit
     p11-kit-modules
 )
 PACKAGES+=("$@")
 readonly PACKAGES
 # The commands the other scripts call, checked where dpkg is not available.
-readonly COMMANDS=(pkg-config cc softhsm2-util pkcs11-tool openssl nginx haproxy curl python3)
+readonly COMMANDS=(pkg-config cc softhsm2-util pkcs11-tool openssl nginx haproxy curl python3 groff)
 readonly MIN_RUST_MAJOR=1
 readonly MIN_RUST_MINOR=85
+# cargo-deb builds the .deb (scripts/test.sh, README "Install"). 3.8.0 builds with Rust 1.85 and
+# later (checked with 1.95); CARGO_DEB_VERSION overrides the pin.
+readonly CARGO_DEB_VERSION=${CARGO_DEB_VERSION:-3.8.0}
 
 say() { printf 'install-deps: %s\n' "$*"; }
 die() {
@@ -174,9 +183,27 @@ check_rust() {
     say "found $version, $(cargo --version)"
 }
 
+# cargo-deb, pinned: `cargo install` compiles it (about 2 minutes on 2 cores) only when the
+# pinned version is not already on PATH.
+install_cargo_deb() {
+    local found
+    found=$(cargo deb --version 2>/dev/null || true)
+    if [ "$found" = "cargo-deb $CARGO_DEB_VERSION" ]; then
+        say "found $found"
+        return
+    fi
+    say "installing cargo-deb $CARGO_DEB_VERSION${found:+ (found: $found)}"
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet ||
+        die "cargo install cargo-deb --version $CARGO_DEB_VERSION --locked failed"
+}
+
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
     install_debian_packages
 else
     check_commands_only
 fi
 check_rust
+# The .deb is built and tested only where dpkg is.
+if command -v dpkg >/dev/null 2>&1; then
+    install_cargo_deb
+fi

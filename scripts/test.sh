@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's full check (the README's second command, and what CI runs through .ci/run):
 # Debian packages, formatting, lints, debug and release builds, unit and integration tests,
-# a short fuzz run of the URI and PEM-URI parsers (a new seed each time; the full 10 million
+# the Debian package (cargo deb from the release build, installed with dpkg -i, used by name
+# and removed again by tests/cli/package.rs; needs root, skipped with a message elsewhere unless
+# CI=true), a short fuzz run of the URI and PEM-URI parsers (a new seed each time; the full 10 million
 # input run is `cargo run --release --example fuzz`), scripts/valgrind.sh (memcheck over
 # signing, store listing and TLS through the provider),
 # scripts/demo.sh, so that the README's first command is proven on every run, and finally the
@@ -77,6 +79,38 @@ cargo build --release --locked
 
 step "cargo test --locked"
 cargo test --locked 2>&1 | tee -a "$run_log"
+
+# The .deb from the release build above, installed, used and removed by tests/cli/package.rs
+# (an ignored test, run here). dpkg -i needs root: without it, or without dpkg, the step says
+# why it is skipped; with CI=true that is a failure.
+package_test() {
+    local why="" target_dir deb
+    if ! command -v dpkg >/dev/null 2>&1; then
+        why="dpkg is not installed (not a Debian system)"
+    elif [ "$(id -u)" -ne 0 ]; then
+        why="installing a .deb needs root"
+    fi
+    if [ -n "$why" ]; then
+        if [ "${CI:-}" = true ]; then
+            echo "test.sh: CI=true: the package test must run, but $why" >&2
+            return 1
+        fi
+        echo "test.sh: package test SKIPPED: $why (run scripts/test.sh as root; CI=true makes this a failure)"
+        return 0
+    fi
+    target_dir=${CARGO_TARGET_DIR:-$repo/target}
+    case $target_dir in
+    /*) ;;
+    *) target_dir=$repo/$target_dir ;;
+    esac
+    deb=$target_dir/debian/pkcs11-ossl.deb
+    cargo deb --no-build --output "$deb"
+    P11RS_DEB=$deb cargo test --locked --test provider package_deb -- --ignored 2>&1 |
+        tee -a "$run_log"
+}
+
+step "Debian package (cargo deb --no-build, dpkg -i, sign by name, dpkg -r)"
+package_test
 
 step "fuzz smoke run (cargo run --release --example fuzz -- 1000000)"
 cargo run --locked --release --example fuzz -- 1000000 "$(date +%s)" 2>&1 | tail -n 1

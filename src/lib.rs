@@ -31,6 +31,11 @@ mod uri;
 
 pub use edge::OSSL_provider_init;
 
+/// The crate's URI, configuration and PEM-URI code for the `pkcs11-ossl` helper command
+/// (`src/bin/pkcs11-ossl/`) and the documentation tests. Not part of the provider's API.
+#[doc(hidden)]
+pub mod tool;
+
 /// Entry points for the fuzz driver (`examples/fuzz.rs`): the parsers of untrusted input are
 /// crate-private, so these two functions expose them, and nothing else, to outside code. Each
 /// ignores the parse result; a panic is the only failure. Not part of the provider's API.

@@ -178,6 +178,22 @@ mod tests {
         assert_eq!(&der[31..], b"pkcs11:token=a");
     }
 
+    /// latchset's tests build PEM-URI files by hand with every length as `82 xx xx`, which is
+    /// BER, not DER; OpenSSL (and so latchset) reads them, and so must this provider.
+    #[test]
+    fn hand_built_files_with_long_form_lengths_decode() {
+        let uri = "pkcs11:token=a;object=b";
+        let mut content = vec![0x1a, 0x82, 0x00, DESCRIPTION.len() as u8];
+        content.extend_from_slice(DESCRIPTION.as_bytes());
+        content.extend([0x0c, 0x82, 0x00, uri.len() as u8]);
+        content.extend_from_slice(uri.as_bytes());
+        let mut der = vec![0x30, 0x82, 0x00, content.len() as u8];
+        der.extend(content);
+        let pem = format!("{BEGIN}\n{}\n{END}\n", base64_encode(&der));
+        assert_eq!(decode(pem.as_bytes()).unwrap().as_deref(), Some(uri));
+        assert_eq!(decode_der(&der).unwrap().as_deref(), Some(uri));
+    }
+
     #[test]
     fn base64_matches_rfc4648_vectors() {
         for (plain, coded) in [

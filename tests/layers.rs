@@ -8,7 +8,8 @@
 //!   or an outbound wrapper (`sys`) that imports a domain type (anything but `error`),
 //! - an import cycle among files (`mod` declarations are not imports; `use super::*` in a
 //!   test module is the file itself),
-//! - a file under `src/` longer than 800 lines.
+//! - a file under `src/` longer than 800 lines (the helper binary's files under `src/bin/`
+//!   included; they are separate crates, so only their length is checked).
 
 // A test-only crate: a failed read of the source tree is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -21,7 +22,8 @@ use std::path::{Path, PathBuf};
 /// except that pure modules (rank 0) may be imported by everyone and import only rank 0.
 fn rank(top: &str) -> Option<u8> {
     Some(match top {
-        "lib" => 5,
+        // `tool` is the facade the helper binary uses; nothing in the crate imports it.
+        "lib" | "tool" => 5,
         "edge" => 4,
         "ops" => 3,
         "token" => 2,
@@ -172,6 +174,11 @@ fn layers_point_one_way_without_cycles() {
             ));
         }
         let top = own.first().map(String::as_str).unwrap_or("lib");
+        if top == "bin" {
+            // `src/bin/*` are separate crates (the helper command): their `crate::` is their
+            // own, and they reach the library only through `pkcs11_ossl::tool`.
+            continue;
+        }
         let own_rank = rank(top).unwrap_or_else(|| panic!("{}: unknown layer", file.display()));
         for path in referenced_paths(&text, &own) {
             let path: Vec<String> = path.into_iter().filter(|s| !s.is_empty()).collect();

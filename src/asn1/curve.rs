@@ -99,10 +99,6 @@ impl Curve {
 
     /// The DER OBJECT IDENTIFIER of the curve as it goes into `CKA_EC_PARAMS` and into a
     /// SubjectPublicKeyInfo (RFC 8410 OIDs for the Edwards curves).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for tests and key-creation code")
-    )]
     pub(crate) fn ec_params(self) -> Vec<u8> {
         der_element(TAG_OID, self.oid())
     }

@@ -1,7 +1,8 @@
 //! A minimal, strict DER reader and writer (X.690 §8, §10) for the few structures this module
 //! builds and parses. The reader refuses what BER allows and DER does not (indefinite and
 //! non-minimal lengths, high tag numbers) and trailing bytes; malformed input gives `None`,
-//! never a panic.
+//! never a panic. One relaxation exists for files others write by hand
+//! ([`DerReader::with_long_lengths`]): lengths in the long form where the short one would do.
 
 pub(super) const TAG_INTEGER: u8 = 0x02;
 pub(super) const TAG_BIT_STRING: u8 = 0x03;
@@ -30,11 +31,27 @@ pub(super) struct Element<'a> {
 /// does not.
 pub(super) struct DerReader<'a> {
     rest: &'a [u8],
+    /// Accept non-minimal (long-form) lengths, as BER and OpenSSL's decoder do.
+    long_lengths: bool,
 }
 
 impl<'a> DerReader<'a> {
     pub(super) fn new(input: &'a [u8]) -> DerReader<'a> {
-        DerReader { rest: input }
+        DerReader {
+            rest: input,
+            long_lengths: false,
+        }
+    }
+
+    /// A reader that also accepts lengths in a longer form than needed (`82 00 19` for 25):
+    /// definite lengths only, everything else as strict as [`DerReader::new`]. For PEM-URI
+    /// key files, which latchset/pkcs11-provider's tests and users' scripts build by hand that
+    /// way and OpenSSL reads.
+    pub(super) fn with_long_lengths(input: &'a [u8]) -> DerReader<'a> {
+        DerReader {
+            rest: input,
+            long_lengths: true,
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -61,13 +78,13 @@ impl<'a> DerReader<'a> {
             }
             let (len_octets, after_len) = after_first.split_at_checked(count)?;
             // DER: the fewest octets, so no leading zero and no long form below 128.
-            if len_octets.first() == Some(&0) {
+            if len_octets.first() == Some(&0) && !self.long_lengths {
                 return None;
             }
             let len = len_octets
                 .iter()
                 .fold(0usize, |acc, &octet| (acc << 8) | usize::from(octet));
-            if len < 0x80 {
+            if len < 0x80 && !self.long_lengths {
                 return None;
             }
             (len, after_len)

@@ -2,9 +2,7 @@
 //! and a `pkcs11:` URI, in the layout latchset/pkcs11-provider writes, so that key files made
 //! by either provider load in the other. The armour and the URI itself are `crate::pemuri`'s.
 
-use super::der::{
-    DerReader, TAG_SEQUENCE, TAG_UTF8_STRING, TAG_VISIBLE_STRING, der_element, parse_single,
-};
+use super::der::{DerReader, TAG_SEQUENCE, TAG_UTF8_STRING, TAG_VISIBLE_STRING, der_element};
 
 /// DER body of a PEM-URI key file: `SEQUENCE { desc VisibleString, uri UTF8String }`.
 pub(crate) fn pem_uri_body(description: &str, uri: &str) -> Vec<u8> {
@@ -13,10 +11,16 @@ pub(crate) fn pem_uri_body(description: &str, uri: &str) -> Vec<u8> {
     der_element(TAG_SEQUENCE, &content)
 }
 
-/// Description and URI of a PEM-URI body; `None` unless it is exactly that DER structure with a
-/// printable-ASCII description and a UTF-8 URI.
+/// Description and URI of a PEM-URI body; `None` unless it is exactly that structure with a
+/// printable-ASCII description and a UTF-8 URI. Lengths may be in a longer form than DER's
+/// (latchset's tests write every length as `82 xx xx`, and OpenSSL reads that).
 pub(crate) fn parse_pem_uri_body(der: &[u8]) -> Option<(&str, &str)> {
-    let mut fields = DerReader::new(parse_single(der, TAG_SEQUENCE)?);
+    let mut outer = DerReader::with_long_lengths(der);
+    let body = outer.read_expected(TAG_SEQUENCE)?;
+    if !outer.is_empty() {
+        return None;
+    }
+    let mut fields = DerReader::with_long_lengths(body);
     let description = fields.read_expected(TAG_VISIBLE_STRING)?;
     let uri = fields.read_expected(TAG_UTF8_STRING)?;
     if !fields.is_empty() || !description.iter().all(|b| (0x20..0x7f).contains(b)) {

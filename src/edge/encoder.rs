@@ -42,7 +42,7 @@ macro_rules! encoder_table {
 }
 
 /// An `OSSL_FUNC_ENCODER_ENCODE` shim that checks its arguments and calls `$method` of
-/// `EncoderCtx` with the key and the output BIO (and `$extra` arguments).
+/// `EncoderCtx` with the key, the output BIO and the selection (and `$extra` arguments).
 macro_rules! encode_shim {
     ($name:ident, $method:ident $(, $extra:expr)*) => {
         unsafe extern "C" fn $name(
@@ -50,7 +50,7 @@ macro_rules! encode_shim {
             out: *mut OSSL_CORE_BIO,
             obj_raw: *const c_void,
             _obj_abstract: *const OSSL_PARAM,
-            _selection: c_int,
+            selection: c_int,
             _cb: abi::OSSL_PASSPHRASE_CALLBACK,
             _cbarg: *mut c_void,
         ) -> c_int {
@@ -68,7 +68,7 @@ macro_rules! encode_shim {
                 }
                 // SAFETY: out is the non-NULL core BIO OpenSSL passed, live during this call.
                 let out = unsafe { crate::sys::libcrypto::CoreBio::new(out) };
-                ctx.$method(data, &out $(, $extra)*)?;
+                ctx.$method(data, &out, selection $(, $extra)*)?;
                 Ok(1)
             })
         }

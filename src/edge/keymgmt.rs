@@ -1,11 +1,14 @@
 //! `extern "C"` shims and dispatch tables for KEYMGMT (provider-keymgmt(7)): RSA, RSA-PSS, EC,
-//! ED25519, ED448. Logic lives in `crate::ops::keymgmt`.
+//! ED25519, ED448. Logic lives in `crate::ops::keymgmt`; the key generation shims are in
+//! `keygen`.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::Arc;
 
 use crate::edge::dispatch::{END, Table, dispatch};
 use crate::edge::handle;
+use crate::edge::keygen::{
+    self, kmgmt_gen, kmgmt_gen_cleanup, kmgmt_gen_set_params, kmgmt_gen_set_template,
+};
 use crate::error::Error;
 use crate::ops::keymgmt::{self, KeyData};
 use crate::sys::abi::{self, OSSL_DISPATCH, OSSL_PARAM};
@@ -13,18 +16,17 @@ use crate::sys::params::{Params, ParamsOut, param_desc};
 use crate::sys::slice;
 use crate::token::object::KeyAlgorithm;
 
-/// Defines the algorithm-specific shims (`new`, `load`, `query_operation_name`) and the table.
+/// Defines the algorithm-specific shims (`new`, `load`, `query_operation_name`, `gen_init`,
+/// `gen_settable_params`) and the table.
 macro_rules! keymgmt_table {
-    ($table:ident, $alg:expr, $new:ident, $load:ident, $opname:ident) => {
+    ($table:ident, $alg:expr, $new:ident, $load:ident, $opname:ident, $gen_init:ident,
+     $gen_settable:ident) => {
         /// `OSSL_FUNC_KEYMGMT_NEW`: an empty key, filled by `import`.
         unsafe extern "C" fn $new(provctx: *mut c_void) -> *mut c_void {
             ffi_boundary!("kmgmt_new", std::ptr::null_mut(), {
                 // SAFETY: provctx is ours.
                 unsafe { super::prov_ctx(provctx)? };
-                Ok(handle::into_raw(KeyData {
-                    algorithm: $alg,
-                    key: None,
-                }))
+                Ok(handle::into_raw(KeyData::empty($alg)))
             })
         }
 
@@ -42,7 +44,61 @@ macro_rules! keymgmt_table {
             keymgmt::operation_name($alg, operation_id).map_or(std::ptr::null(), |n| n.as_ptr())
         }
 
+        /// `OSSL_FUNC_KEYMGMT_GEN_INIT`.
+        unsafe extern "C" fn $gen_init(
+            provctx: *mut c_void,
+            selection: c_int,
+            params: *const OSSL_PARAM,
+        ) -> *mut c_void {
+            // SAFETY: OpenSSL passes our provctx and a terminated array or NULL.
+            unsafe { keygen::gen_init($alg, provctx, selection, params) }
+        }
+
+        /// `OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS`.
+        unsafe extern "C" fn $gen_settable(
+            _genctx: *mut c_void,
+            _provctx: *mut c_void,
+        ) -> *const OSSL_PARAM {
+            keygen::gen_settable($alg)
+        }
+
         pub(crate) static $table: &[OSSL_DISPATCH] = &[
+            dispatch!(
+                OSSL_FUNC_KEYMGMT_GEN_INIT,
+                OSSL_FUNC_keymgmt_gen_init_fn,
+                $gen_init
+            ),
+            dispatch!(
+                OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,
+                OSSL_FUNC_keymgmt_gen_set_params_fn,
+                kmgmt_gen_set_params
+            ),
+            dispatch!(
+                OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
+                OSSL_FUNC_keymgmt_gen_settable_params_fn,
+                $gen_settable
+            ),
+            dispatch!(
+                OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,
+                OSSL_FUNC_keymgmt_gen_set_template_fn,
+                kmgmt_gen_set_template
+            ),
+            dispatch!(OSSL_FUNC_KEYMGMT_GEN, OSSL_FUNC_keymgmt_gen_fn, kmgmt_gen),
+            dispatch!(
+                OSSL_FUNC_KEYMGMT_GEN_CLEANUP,
+                OSSL_FUNC_keymgmt_gen_cleanup_fn,
+                kmgmt_gen_cleanup
+            ),
+            dispatch!(
+                OSSL_FUNC_KEYMGMT_SET_PARAMS,
+                OSSL_FUNC_keymgmt_set_params_fn,
+                kmgmt_set_params
+            ),
+            dispatch!(
+                OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS,
+                OSSL_FUNC_keymgmt_settable_params_fn,
+                kmgmt_settable_params
+            ),
             dispatch!(OSSL_FUNC_KEYMGMT_NEW, OSSL_FUNC_keymgmt_new_fn, $new),
             dispatch!(OSSL_FUNC_KEYMGMT_LOAD, OSSL_FUNC_keymgmt_load_fn, $load),
             dispatch!(
@@ -102,35 +158,45 @@ keymgmt_table!(
     KeyAlgorithm::Rsa,
     kmgmt_rsa_new,
     kmgmt_rsa_load,
-    kmgmt_rsa_query_operation_name
+    kmgmt_rsa_query_operation_name,
+    kmgmt_rsa_gen_init,
+    kmgmt_rsa_gen_settable_params
 );
 keymgmt_table!(
     RSA_PSS,
     KeyAlgorithm::RsaPss,
     kmgmt_rsa_pss_new,
     kmgmt_rsa_pss_load,
-    kmgmt_rsa_pss_query_operation_name
+    kmgmt_rsa_pss_query_operation_name,
+    kmgmt_rsa_pss_gen_init,
+    kmgmt_rsa_pss_gen_settable_params
 );
 keymgmt_table!(
     EC,
     KeyAlgorithm::Ec,
     kmgmt_ec_new,
     kmgmt_ec_load,
-    kmgmt_ec_query_operation_name
+    kmgmt_ec_query_operation_name,
+    kmgmt_ec_gen_init,
+    kmgmt_ec_gen_settable_params
 );
 keymgmt_table!(
     ED25519,
     KeyAlgorithm::Ed25519,
     kmgmt_ed25519_new,
     kmgmt_ed25519_load,
-    kmgmt_ed25519_query_operation_name
+    kmgmt_ed25519_query_operation_name,
+    kmgmt_ed25519_gen_init,
+    kmgmt_ed25519_gen_settable_params
 );
 keymgmt_table!(
     ED448,
     KeyAlgorithm::Ed448,
     kmgmt_ed448_new,
     kmgmt_ed448_load,
-    kmgmt_ed448_query_operation_name
+    kmgmt_ed448_query_operation_name,
+    kmgmt_ed448_gen_init,
+    kmgmt_ed448_gen_settable_params
 );
 
 /// Borrows keydata made by `new`/`load`/`dup`.
@@ -151,15 +217,13 @@ unsafe extern "C" fn kmgmt_free(keydata: *mut c_void) {
     })
 }
 
-/// `OSSL_FUNC_KEYMGMT_DUP`: shares the same token key.
-unsafe extern "C" fn kmgmt_dup(keydata: *const c_void, _selection: c_int) -> *mut c_void {
+/// `OSSL_FUNC_KEYMGMT_DUP`: shares the same token key (a parameters-only selection copies the
+/// curve alone).
+unsafe extern "C" fn kmgmt_dup(keydata: *const c_void, selection: c_int) -> *mut c_void {
     ffi_boundary!("kmgmt_dup", std::ptr::null_mut(), {
         // SAFETY: keydata is a live keydata of ours.
         let data = unsafe { key_data(keydata)? };
-        Ok(handle::into_raw(KeyData {
-            algorithm: data.algorithm,
-            key: data.key.as_ref().map(Arc::clone),
-        }))
+        Ok(handle::into_raw(data.duplicate(selection)))
     })
 }
 
@@ -214,12 +278,41 @@ static GETTABLE: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PARAM_UTF8_STRING),
     param_desc!(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, OSSL_PARAM_OCTET_STRING),
     param_desc!(OSSL_PKEY_PARAM_PUB_KEY, OSSL_PARAM_OCTET_STRING),
+    param_desc!(OSSL_PKEY_PARAM_EC_PUB_X, OSSL_PARAM_UNSIGNED_INTEGER),
+    param_desc!(OSSL_PKEY_PARAM_EC_PUB_Y, OSSL_PARAM_UNSIGNED_INTEGER),
     param_desc!(END),
 ]);
 
 /// `OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS`.
 unsafe extern "C" fn kmgmt_gettable_params(_provctx: *mut c_void) -> *const OSSL_PARAM {
     GETTABLE.as_ptr()
+}
+
+/// `OSSL_FUNC_KEYMGMT_SET_PARAMS`: the encoded public key of a peer key (see
+/// `keymgmt::set_params`).
+unsafe extern "C" fn kmgmt_set_params(keydata: *mut c_void, params: *const OSSL_PARAM) -> c_int {
+    ffi_boundary!("kmgmt_set_params", 0, {
+        // SAFETY: OpenSSL changes a keydata only while it owns it alone (EVP_PKEY_set_params on
+        // a key being built); params is a terminated array or NULL.
+        let (data, params) = unsafe {
+            (
+                handle::borrow_mut::<KeyData>(keydata, "key")?,
+                Params::new(params),
+            )
+        };
+        keymgmt::set_params(data, params)?;
+        Ok(1)
+    })
+}
+
+static SETTABLE: Table<OSSL_PARAM> = Table(&[
+    param_desc!(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, OSSL_PARAM_OCTET_STRING),
+    param_desc!(END),
+]);
+
+/// `OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS`.
+unsafe extern "C" fn kmgmt_settable_params(_provctx: *mut c_void) -> *const OSSL_PARAM {
+    SETTABLE.as_ptr()
 }
 
 static KEY_TYPES: Table<OSSL_PARAM> = Table(&[

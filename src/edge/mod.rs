@@ -3,12 +3,14 @@
 //!
 //! Layers (data flows one way; nothing imports upward):
 //! `edge` (this folder: entry points, dispatch tables, panic boundary, handles) → `ops`
-//! (store, keymgmt, signature, encoder, decoder) → `token` (module, slot, session pool, login,
+//! (store, keymgmt and key generation, signature, asymmetric cipher, key exchange, encoder,
+//! decoder) → `token` (module, slot, session pool, login,
 //! objects, and the one chokepoint that runs key operations) → `sys` (outbound wrappers:
 //! libcrypto, core upcalls, direct PKCS#11 calls, atfork; they import no domain type).
 //!
 //! Safety contract, in one place: OpenSSL calls these functions with the pointers its provider
 //! ABI promises (provider-base(7), provider-keymgmt(7), provider-signature(7),
+//! provider-asym_cipher(7), provider-keyexch(7),
 //! provider-storemgmt(7), provider-encoder(7), provider-decoder(7)). Each entry function checks
 //! pointers for NULL, turns them into Rust references or slices (`handle`, `sys::slice`,
 //! `sys::params`), calls one safe function of `ops`, and maps its `Result` to the C return value
@@ -34,8 +36,12 @@ mod boundary;
 pub(crate) mod dispatch;
 pub(crate) mod handle;
 
+pub(crate) mod asym_cipher;
+pub(crate) mod capabilities;
 pub(crate) mod decoder;
 pub(crate) mod encoder;
+pub(crate) mod keyexch;
+pub(crate) mod keygen;
 pub(crate) mod keymgmt;
 pub(crate) mod provider;
 pub(crate) mod signature;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 
 use super::dispatch::{END, Table, dispatch};
-use super::{decoder, encoder, handle, keymgmt, signature, store};
+use super::{
+    asym_cipher, capabilities, decoder, encoder, handle, keyexch, keymgmt, signature, store,
+};
 use crate::config::Config;
 use crate::error::{Error, Result, reason_strings};
 use crate::ops::provider::ProvCtx;
@@ -131,6 +133,11 @@ static PROVIDER_FUNCTIONS: &[OSSL_DISPATCH] = &[
         OSSL_FUNC_PROVIDER_QUERY_OPERATION,
         OSSL_FUNC_provider_query_operation_fn,
         prov_query_operation
+    ),
+    dispatch!(
+        OSSL_FUNC_PROVIDER_GET_CAPABILITIES,
+        OSSL_FUNC_provider_get_capabilities_fn,
+        capabilities::prov_get_capabilities
     ),
     dispatch!(
         OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
@@ -403,6 +410,16 @@ static SIGNATURE_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
     ALGORITHM_END,
 ]);
 
+static ASYM_CIPHER_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
+    algorithm!(RSA_NAMES, asym_cipher::RSA, c"PKCS#11 RSA decryption"),
+    ALGORITHM_END,
+]);
+
+static KEYEXCH_ALGORITHMS: Table<OSSL_ALGORITHM> = Table(&[
+    algorithm!(c"ECDH", keyexch::ECDH, c"PKCS#11 ECDH key exchange"),
+    ALGORITHM_END,
+]);
+
 /// Property string of the text encoders.
 const TEXT_ENCODER_PROPERTIES: &std::ffi::CStr = c"provider=pkcs11,output=text";
 
@@ -528,12 +545,16 @@ unsafe extern "C" fn prov_query_operation(
         let (name, table) = match operation_id {
             abi::OSSL_OP_KEYMGMT => ("keymgmt", KEYMGMT_ALGORITHMS.as_ptr()),
             abi::OSSL_OP_SIGNATURE => ("signature", SIGNATURE_ALGORITHMS.as_ptr()),
+            abi::OSSL_OP_ASYM_CIPHER => ("asym-cipher", ASYM_CIPHER_ALGORITHMS.as_ptr()),
+            abi::OSSL_OP_KEYEXCH => ("keyexch", KEYEXCH_ALGORITHMS.as_ptr()),
             abi::OSSL_OP_STORE => ("store", STORE_ALGORITHMS.as_ptr()),
             abi::OSSL_OP_ENCODER => ("encoder", ENCODER_ALGORITHMS.as_ptr()),
             abi::OSSL_OP_DECODER => ("decoder", DECODER_ALGORITHMS.as_ptr()),
             _ => return Ok(std::ptr::null()),
         };
-        if ctx.config().block_operations.iter().any(|b| b == name) {
+        // "exchange" is taken as another name of "keyexch".
+        let blocked = |b: &String| b == name || (name == "keyexch" && b == "exchange");
+        if ctx.config().block_operations.iter().any(blocked) {
             return Ok(std::ptr::null());
         }
         Ok(table)
@@ -591,6 +612,8 @@ mod tests {
             signature::ECDSA,
             signature::ED25519,
             signature::ED448,
+            asym_cipher::RSA,
+            keyexch::ECDH,
             store::STORE,
             decoder::PEM_TO_DER,
             decoder::RSA,

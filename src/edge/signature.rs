@@ -1,7 +1,7 @@
 //! `extern "C"` shims and dispatch tables for SIGNATURE (provider-signature(7)): RSA, ECDSA,
-//! ED25519, ED448, and with OpenSSL 3.4+ headers the sign-message algorithms RSA-SHA1 ...
-//! RSA-SHA3-512 and ECDSA-SHA1 ... ECDSA-SHA3-512 (`message` below). Logic lives in
-//! `crate::ops::signature`.
+//! ED25519, ED448, signing on the token and verifying through another provider, and with
+//! OpenSSL 3.4+ headers the sign-message algorithms RSA-SHA1 ... RSA-SHA3-512 and ECDSA-SHA1 ...
+//! ECDSA-SHA3-512 (`message` below, signing only). Logic lives in `crate::ops::signature`.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::Arc;
@@ -63,6 +63,31 @@ macro_rules! signature_table {
                 OSSL_FUNC_signature_digest_sign_fn,
                 sig_digest_sign
             ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_VERIFY_INIT,
+                OSSL_FUNC_signature_verify_init_fn,
+                sig_verify_init
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_VERIFY,
+                OSSL_FUNC_signature_verify_fn,
+                sig_verify
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,
+                OSSL_FUNC_signature_digest_verify_update_fn,
+                sig_digest_verify_update
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,
+                OSSL_FUNC_signature_digest_verify_final_fn,
+                sig_digest_verify_final
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_VERIFY,
+                OSSL_FUNC_signature_digest_verify_fn,
+                sig_digest_verify
+            ),
         ]);
     };
     ($name:ident, $newctx:ident, one_shot) => {
@@ -71,6 +96,11 @@ macro_rules! signature_table {
                 OSSL_FUNC_SIGNATURE_DIGEST_SIGN,
                 OSSL_FUNC_signature_digest_sign_fn,
                 sig_digest_sign
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_VERIFY,
+                OSSL_FUNC_signature_digest_verify_fn,
+                sig_digest_verify
             ),
         ]);
     };
@@ -95,6 +125,11 @@ macro_rules! signature_table {
                 OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,
                 OSSL_FUNC_signature_digest_sign_init_fn,
                 sig_digest_sign_init
+            ),
+            dispatch!(
+                OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,
+                OSSL_FUNC_signature_digest_verify_init_fn,
+                sig_digest_verify_init
             ),
             dispatch!(
                 OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,
@@ -234,15 +269,8 @@ unsafe extern "C" fn sig_digest_sign_init(
     ffi_boundary!("sig_digest_sign_init", 0, {
         // SAFETY: ctx and provkey are ours; params is a terminated array or NULL.
         let (ctx, key, params) = unsafe { (sign_ctx(ctx)?, key_of(provkey)?, Params::new(params)) };
-        let name =
-            if mdname.is_null() {
-                None
-            } else {
-                // SAFETY: a non-NULL mdname is a NUL-terminated string.
-                Some(unsafe { CStr::from_ptr(mdname) }.to_str().map_err(|_| {
-                    crate::error::Error::BadParam("digest name is not UTF-8".into())
-                })?)
-            };
+        // SAFETY: mdname is NULL or a NUL-terminated string.
+        let name = unsafe { digest_name(mdname)? };
         ctx.digest_sign_init(name, key, params)?;
         Ok(1)
     })
@@ -274,6 +302,121 @@ unsafe extern "C" fn sig_digest_sign_final(
         let (ctx, out) = unsafe { (sign_ctx(ctx)?, OutBuf::new(sig, sigsize, siglen)?) };
         ctx.digest_sign_final(out)?;
         Ok(1)
+    })
+}
+
+/// A digest name argument (NULL: none).
+///
+/// # Safety
+/// `mdname` is NULL or a NUL-terminated string.
+unsafe fn digest_name<'a>(mdname: *const c_char) -> crate::error::Result<Option<&'a str>> {
+    if mdname.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: per the caller's contract.
+    unsafe { CStr::from_ptr(mdname) }
+        .to_str()
+        .map(Some)
+        .map_err(|_| crate::error::Error::BadParam("digest name is not UTF-8".into()))
+}
+
+/// `OSSL_FUNC_SIGNATURE_VERIFY_INIT`: verification by another provider (see ops::signature).
+unsafe extern "C" fn sig_verify_init(
+    ctx: *mut c_void,
+    provkey: *mut c_void,
+    params: *const OSSL_PARAM,
+) -> c_int {
+    ffi_boundary!("sig_verify_init", 0, {
+        // SAFETY: ctx and provkey are ours; params is a terminated array or NULL.
+        let (ctx, key, params) = unsafe { (sign_ctx(ctx)?, key_of(provkey)?, Params::new(params)) };
+        ctx.verify_init(None, key, params)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT`.
+unsafe extern "C" fn sig_digest_verify_init(
+    ctx: *mut c_void,
+    mdname: *const c_char,
+    provkey: *mut c_void,
+    params: *const OSSL_PARAM,
+) -> c_int {
+    ffi_boundary!("sig_digest_verify_init", 0, {
+        // SAFETY: ctx and provkey are ours; mdname NULL or a C string; params terminated or
+        // NULL.
+        let (ctx, key, params, name) = unsafe {
+            (
+                sign_ctx(ctx)?,
+                key_of(provkey)?,
+                Params::new(params),
+                digest_name(mdname)?,
+            )
+        };
+        ctx.verify_init(Some(name), key, params)?;
+        Ok(1)
+    })
+}
+
+/// `verify` and `digest_verify` share the prototype `(ctx, sig, siglen, tbs, tbslen)`; 1 when
+/// the signature verifies, 0 (nothing raised by this provider) when it does not.
+macro_rules! one_shot_verify {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        unsafe extern "C" fn $name(
+            ctx: *mut c_void,
+            sig: *const u8,
+            siglen: usize,
+            tbs: *const u8,
+            tbslen: usize,
+        ) -> c_int {
+            ffi_boundary!(stringify!($name), 0, {
+                // SAFETY: ctx is ours; sig and tbs are readable for their lengths.
+                let (ctx, sig, tbs) = unsafe {
+                    (
+                        sign_ctx(ctx)?,
+                        slice::from_raw(sig, siglen),
+                        slice::from_raw(tbs, tbslen),
+                    )
+                };
+                Ok(ctx.verify(sig, tbs)?.into())
+            })
+        }
+    };
+}
+
+one_shot_verify!(
+    /// `OSSL_FUNC_SIGNATURE_VERIFY`: verify a signature of a hash.
+    sig_verify
+);
+one_shot_verify!(
+    /// `OSSL_FUNC_SIGNATURE_DIGEST_VERIFY`: one-shot verification of a message.
+    sig_digest_verify
+);
+
+/// `OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE`.
+unsafe extern "C" fn sig_digest_verify_update(
+    ctx: *mut c_void,
+    data: *const u8,
+    len: usize,
+) -> c_int {
+    ffi_boundary!("sig_digest_verify_update", 0, {
+        // SAFETY: ctx is ours; data is readable for len bytes.
+        let (ctx, data) = unsafe { (sign_ctx(ctx)?, slice::from_raw(data, len)) };
+        ctx.digest_verify_update(data)?;
+        Ok(1)
+    })
+}
+
+/// `OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL`: 1 when the signature verifies, 0 when not.
+unsafe extern "C" fn sig_digest_verify_final(
+    ctx: *mut c_void,
+    sig: *const u8,
+    siglen: usize,
+) -> c_int {
+    ffi_boundary!("sig_digest_verify_final", 0, {
+        // SAFETY: ctx is ours; sig is readable for siglen bytes.
+        let (ctx, sig) = unsafe { (sign_ctx(ctx)?, slice::from_raw(sig, siglen)) };
+        Ok(ctx.digest_verify_final(sig)?.into())
     })
 }
 

@@ -9,6 +9,7 @@ use crate::edge::dispatch::{END, Table, dispatch};
 use crate::edge::handle;
 use crate::error::Error;
 use crate::ops::keymgmt;
+use crate::ops::search::Search;
 use crate::ops::store::{StoreCtx, UriOrigin};
 use crate::sys::abi::{self, OSSL_DISPATCH, OSSL_PARAM};
 use crate::sys::params::{ParamBuilder, Params, param_desc};
@@ -50,8 +51,17 @@ unsafe extern "C" fn store_open(provctx: *mut c_void, uri: *const c_char) -> *mu
     })
 }
 
+/// `expect` and the search criteria. OpenSSL 3.0's `OSSL_STORE_supports_search` looks for the
+/// criterion's parameters here (storeutl: "the store scheme doesn't support the given search
+/// criteria" when they are missing).
 static SETTABLE: Table<OSSL_PARAM> = Table(&[
     param_desc!(OSSL_STORE_PARAM_EXPECT, OSSL_PARAM_INTEGER),
+    param_desc!(OSSL_STORE_PARAM_SUBJECT, OSSL_PARAM_OCTET_STRING),
+    param_desc!(OSSL_STORE_PARAM_ISSUER, OSSL_PARAM_OCTET_STRING),
+    param_desc!(OSSL_STORE_PARAM_SERIAL, OSSL_PARAM_UNSIGNED_INTEGER),
+    param_desc!(OSSL_STORE_PARAM_DIGEST, OSSL_PARAM_UTF8_STRING),
+    param_desc!(OSSL_STORE_PARAM_FINGERPRINT, OSSL_PARAM_OCTET_STRING),
+    param_desc!(OSSL_STORE_PARAM_ALIAS, OSSL_PARAM_UTF8_STRING),
     param_desc!(END),
 ]);
 
@@ -60,7 +70,7 @@ unsafe extern "C" fn store_settable_ctx_params(_provctx: *mut c_void) -> *const 
     SETTABLE.as_ptr()
 }
 
-/// `OSSL_FUNC_STORE_SET_CTX_PARAMS`: `expect`; other search criteria are ignored.
+/// `OSSL_FUNC_STORE_SET_CTX_PARAMS`: `expect` and the search criteria.
 unsafe extern "C" fn store_set_ctx_params(ctx: *mut c_void, params: *const OSSL_PARAM) -> c_int {
     ffi_boundary!("store_set_ctx_params", 0, {
         // SAFETY: ctx is ours; params is a terminated array or NULL.
@@ -72,6 +82,22 @@ unsafe extern "C" fn store_set_ctx_params(ctx: *mut c_void, params: *const OSSL_
         };
         if let Some(p) = params.find(abi::OSSL_STORE_PARAM_EXPECT) {
             ctx.set_expect(p.int()?);
+        }
+        let octets = |key| params.find(key).map(|p| p.octets().map(<[u8]>::to_vec));
+        let text = |key| params.find(key).map(|p| p.utf8().map(str::to_owned));
+        let criteria = Search {
+            subject: octets(abi::OSSL_STORE_PARAM_SUBJECT).transpose()?,
+            issuer: octets(abi::OSSL_STORE_PARAM_ISSUER).transpose()?,
+            serial: params
+                .find(abi::OSSL_STORE_PARAM_SERIAL)
+                .map(|p| p.big_number())
+                .transpose()?,
+            digest: text(abi::OSSL_STORE_PARAM_DIGEST).transpose()?,
+            fingerprint: octets(abi::OSSL_STORE_PARAM_FINGERPRINT).transpose()?,
+            alias: text(abi::OSSL_STORE_PARAM_ALIAS).transpose()?,
+        };
+        if !criteria.is_empty() {
+            ctx.add_search(criteria)?;
         }
         Ok(1)
     })

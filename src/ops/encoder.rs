@@ -1,8 +1,10 @@
 //! Encoders (provider-encoder(7)) for token keys: SubjectPublicKeyInfo DER/PEM for the public
 //! key, PEM-URI files for the private key (on request), and the text encoder: what
-//! `openssl pkey -text` prints. The private key never leaves the token, so the text names the
-//! key by its `pkcs11:` URI and shows the public parts in OpenSSL's own format (printed by the
-//! default provider from a public-only copy).
+//! `openssl pkey -text` and `storeutl -text` print. The private key never leaves the token, so
+//! the text says so, shows the public parts in OpenSSL's own format (printed by the default
+//! provider from a public-only copy) and ends with the key's `pkcs11:` URI. The header and URI
+//! lines are latchset/pkcs11-provider's, which scripts grep: `PKCS11 RSA Private Key (2048
+//! bits)`, `PKCS11 EC Public Key (256 bits)`, `URI pkcs11:...`.
 
 use std::sync::Arc;
 
@@ -36,27 +38,43 @@ pub(crate) fn key_uri(key: &KeyObj) -> Option<Pkcs11Uri> {
     })
 }
 
-/// The first lines of the text form of `key`.
-fn header(key: &KeyObj) -> String {
-    let kind = key.algorithm.type_name().to_string_lossy();
-    match key_uri(key) {
-        Some(uri) if key.has_private() => format!(
-            "PKCS#11 {kind} private key ({} bit), kept on the token\nURI: {uri}\n",
-            key.bits()
-        ),
-        Some(uri) => format!(
-            "PKCS#11 {kind} public key ({} bit)\nURI: {uri}\n",
-            key.bits()
-        ),
-        None => format!("{kind} public key ({} bit)\n", key.bits()),
+/// The key type as the text names it: the PKCS#11 key type (an RSA key restricted to PSS is
+/// still `RSA`), as latchset/pkcs11-provider prints it.
+fn text_type_name(key: &KeyObj) -> &'static str {
+    match key.algorithm {
+        KeyAlgorithm::Rsa | KeyAlgorithm::RsaPss => "RSA",
+        KeyAlgorithm::Ec => "EC",
+        KeyAlgorithm::Ed25519 => "ED25519",
+        KeyAlgorithm::Ed448 => "ED448",
     }
+}
+
+/// The lines before OpenSSL's public key text: a private-key line when `selection` asks for the
+/// private key (and the key has one), then the public-key line.
+fn header(key: &KeyObj, selection: i32) -> String {
+    let kind = text_type_name(key);
+    let bits = key.bits();
+    let mut text = String::new();
+    if selection & abi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0 && key.has_private() {
+        text.push_str(&format!(
+            "PKCS11 {kind} Private Key ({bits} bits)\n\
+             [Can't export and print private key data]\n"
+        ));
+    }
+    text.push_str(&format!("PKCS11 {kind} Public Key ({bits} bits)\n"));
+    text
 }
 
 impl EncoderCtx {
     /// `OSSL_FUNC_encoder_encode` for `pem`/`PrivateKeyInfo`: with
     /// `pkcs11-module-encode-provider-uri-to-pem = true` a PEM-URI key file naming the key;
     /// otherwise an error saying why a token private key cannot be written to a file.
-    pub(crate) fn encode_pem_uri(&self, data: &KeyData, out: &CoreBio) -> Result<()> {
+    pub(crate) fn encode_pem_uri(
+        &self,
+        data: &KeyData,
+        out: &CoreBio,
+        _selection: i32,
+    ) -> Result<()> {
         if !self.prov.config().encode_provider_uri_to_pem {
             return Err(Error::Unsupported(
                 "a token private key cannot be written to a file; set \
@@ -65,6 +83,14 @@ impl EncoderCtx {
             ));
         }
         let key = data.key()?;
+        if key.token.as_ref().is_some_and(|t| t.is_ephemeral()) {
+            return Err(Error::Unsupported(
+                "this key was generated without pkcs11_uri: it is a session object that ends \
+                 with the process and cannot be named in a key file; generate it with \
+                 -pkeyopt pkcs11_uri:pkcs11:token=... to keep it on the token"
+                    .into(),
+            ));
+        }
         let uri = key_uri(key).filter(|_| key.has_private()).ok_or_else(|| {
             Error::Unsupported("only token private keys can be written as PEM-URI files".into())
         })?;
@@ -76,7 +102,13 @@ impl EncoderCtx {
 
     /// `OSSL_FUNC_encoder_encode` for `SubjectPublicKeyInfo` as DER or PEM (`PUBLIC KEY`):
     /// what `openssl pkey -pubout` writes, made here from the token's public attributes.
-    pub(crate) fn encode_public_key(&self, data: &KeyData, out: &CoreBio, pem: bool) -> Result<()> {
+    pub(crate) fn encode_public_key(
+        &self,
+        data: &KeyData,
+        out: &CoreBio,
+        _selection: i32,
+        pem: bool,
+    ) -> Result<()> {
         let key = data.key()?;
         let der = match &key.public {
             PublicKey::Rsa { modulus, exponent } => asn1::rsa_subject_public_key_info(
@@ -94,8 +126,9 @@ impl EncoderCtx {
         }
     }
 
-    /// `OSSL_FUNC_encoder_encode` for `text`.
-    pub(crate) fn encode_text(&self, data: &KeyData, out: &CoreBio) -> Result<()> {
+    /// `OSSL_FUNC_encoder_encode` for `text`: the header lines, OpenSSL's text of the public
+    /// key, and `URI <uri>` for a token key.
+    pub(crate) fn encode_text(&self, data: &KeyData, out: &CoreBio, selection: i32) -> Result<()> {
         let key = data.key()?;
         let all = abi::OSSL_KEYMGMT_SELECT_PUBLIC_KEY | abi::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
         let mut params = keymgmt::public_params(&key.public, all);
@@ -105,7 +138,11 @@ impl EncoderCtx {
             params.finish(),
         )
         .map_err(|e| e.context("printing a pkcs11 key"))?;
-        pkey.print(self.prov.libctx(), out, &header(key))
-            .map_err(|e| e.context("printing a pkcs11 key"))
+        pkey.print(self.prov.libctx(), out, &header(key, selection))
+            .map_err(|e| e.context("printing a pkcs11 key"))?;
+        if let Some(uri) = key_uri(key) {
+            out.write_all(self.prov.libctx(), format!("URI {uri}\n").as_bytes())?;
+        }
+        Ok(())
     }
 }

@@ -9,7 +9,11 @@
 //! `openssl pkey -pubout`, verification and certificate matching run in the default provider
 //! while OpenSSL's signature fetch falls back to this provider for the private-key operation.
 //! Import accepts public keys only, for `match` against keys of other providers (e.g. the
-//! certificate's key in `SSL_CTX_use_PrivateKey`).
+//! certificate's key in `SSL_CTX_use_PrivateKey`) and for the peer key of a key exchange.
+//!
+//! An EC keydata may also hold only a curve (domain parameters): what EC parameter generation
+//! and `EVP_PKEY_copy_parameters` make, and what a peer key starts as before
+//! `EVP_PKEY_set1_encoded_public_key` gives it its point (CMS and TLS key agreement do this).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,9 +37,71 @@ const SELECT_DOMAIN_PARAMETERS: i32 = abi::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS
 pub(crate) struct KeyData {
     pub(crate) algorithm: KeyAlgorithm,
     pub(crate) key: Option<Arc<KeyObj>>,
+    /// Domain parameters of an EC keydata without a key (see the module comment).
+    pub(crate) group: Option<Curve>,
 }
 
 impl KeyData {
+    /// Keydata without a key (keymgmt `new`).
+    pub(crate) fn empty(algorithm: KeyAlgorithm) -> KeyData {
+        KeyData {
+            algorithm,
+            key: None,
+            group: None,
+        }
+    }
+
+    /// Keydata holding `key`.
+    pub(crate) fn with_key(algorithm: KeyAlgorithm, key: Arc<KeyObj>) -> KeyData {
+        KeyData {
+            algorithm,
+            key: Some(key),
+            group: None,
+        }
+    }
+
+    /// EC keydata with a curve and no key.
+    pub(crate) fn with_group(algorithm: KeyAlgorithm, curve: Curve) -> KeyData {
+        KeyData {
+            algorithm,
+            key: None,
+            group: Some(curve),
+        }
+    }
+
+    /// The curve of an EC or EdDSA keydata, from its key or its domain parameters.
+    pub(crate) fn curve(&self) -> Option<Curve> {
+        match self.key.as_ref().map(|k| &k.public) {
+            Some(PublicKey::Ec { curve, .. }) => Some(*curve),
+            Some(PublicKey::Rsa { .. }) => None,
+            None => self.group.or(match self.algorithm {
+                KeyAlgorithm::Ed25519 => Some(Curve::Ed25519),
+                KeyAlgorithm::Ed448 => Some(Curve::Ed448),
+                _ => None,
+            }),
+        }
+    }
+
+    /// `OSSL_FUNC_keymgmt_dup`: the same token key for a selection with a key part; only the
+    /// domain parameters (the curve) for a parameters-only selection.
+    pub(crate) fn duplicate(&self, selection: i32) -> KeyData {
+        if selection & (SELECT_PUBLIC_KEY | SELECT_PRIVATE_KEY) != 0 || selection == 0 {
+            return KeyData {
+                algorithm: self.algorithm,
+                key: self.key.clone(),
+                group: self.group,
+            };
+        }
+        KeyData {
+            algorithm: self.algorithm,
+            key: None,
+            group: match self.algorithm {
+                KeyAlgorithm::Ec => self.curve(),
+                _ => None,
+            },
+        }
+    }
+
     /// The key, or an error for an empty keydata.
     pub(crate) fn key(&self) -> Result<&Arc<KeyObj>> {
         self.key
@@ -106,10 +172,7 @@ pub(crate) fn load(algorithm: KeyAlgorithm, reference: &[u8]) -> Result<KeyData>
             key.algorithm, algorithm
         )));
     }
-    Ok(KeyData {
-        algorithm,
-        key: Some(key),
-    })
+    Ok(KeyData::with_key(algorithm, key))
 }
 
 fn compatible(keymgmt: KeyAlgorithm, key: KeyAlgorithm) -> bool {
@@ -119,7 +182,9 @@ fn compatible(keymgmt: KeyAlgorithm, key: KeyAlgorithm) -> bool {
 /// `OSSL_FUNC_keymgmt_has`.
 pub(crate) fn has(data: &KeyData, selection: i32) -> bool {
     let Some(key) = &data.key else {
-        return selection == 0;
+        // Domain parameters alone: an EC keydata with a curve has them.
+        return selection & (SELECT_PUBLIC_KEY | SELECT_PRIVATE_KEY) == 0
+            && (selection & SELECT_DOMAIN_PARAMETERS == 0 || data.group.is_some());
     };
     selection & SELECT_PRIVATE_KEY == 0 || key.has_private()
 }
@@ -127,7 +192,10 @@ pub(crate) fn has(data: &KeyData, selection: i32) -> bool {
 /// `OSSL_FUNC_keymgmt_match`: same public key (and curve).
 pub(crate) fn matches(a: &KeyData, b: &KeyData, selection: i32) -> bool {
     let (Some(a), Some(b)) = (&a.key, &b.key) else {
-        return false;
+        // Without keys only the domain parameters can be compared.
+        return selection & (SELECT_PUBLIC_KEY | SELECT_PRIVATE_KEY) == 0
+            && a.curve().is_some()
+            && a.curve() == b.curve();
     };
     if selection & (SELECT_PUBLIC_KEY | SELECT_PRIVATE_KEY) != 0 {
         return same_public(&a.public, &b.public);
@@ -179,6 +247,20 @@ fn default_digest(algorithm: KeyAlgorithm) -> Option<&'static str> {
 
 /// `OSSL_FUNC_keymgmt_get_params`.
 pub(crate) fn get_params(data: &KeyData, out: &mut ParamsOut<'_>) -> Result<()> {
+    if let (None, Some(curve)) = (&data.key, data.group) {
+        // Domain parameters only: what `EVP_PKEY_get_bits` and group queries need.
+        out.set_int(abi::OSSL_PKEY_PARAM_BITS, to_int(curve.bits())?)?;
+        out.set_int(
+            abi::OSSL_PKEY_PARAM_SECURITY_BITS,
+            to_int(curve.security_bits())?,
+        )?;
+        out.set_int(
+            abi::OSSL_PKEY_PARAM_MAX_SIZE,
+            to_int(curve.max_signature_size())?,
+        )?;
+        out.set_utf8(abi::OSSL_PKEY_PARAM_GROUP_NAME, curve.group_name())?;
+        return Ok(());
+    }
     let key = data.key()?;
     out.set_int(abi::OSSL_PKEY_PARAM_BITS, to_int(key.bits())?)?;
     out.set_int(
@@ -211,11 +293,51 @@ pub(crate) fn get_params(data: &KeyData, out: &mut ParamsOut<'_>) -> Result<()> 
                     },
                 )?;
                 out.set_utf8(abi::OSSL_PKEY_PARAM_EC_ENCODING, "named_curve")?;
+                if let Some((x, y)) = affine_coordinates(point, *curve) {
+                    out.set_bn(abi::OSSL_PKEY_PARAM_EC_PUB_X, x)?;
+                    out.set_bn(abi::OSSL_PKEY_PARAM_EC_PUB_Y, y)?;
+                }
             }
             out.set_octets(abi::OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point)?;
             out.set_octets(abi::OSSL_PKEY_PARAM_PUB_KEY, point)?;
         }
     }
+    Ok(())
+}
+
+/// The x and y coordinates of an uncompressed SEC1 point (`04 || x || y`).
+fn affine_coordinates(point: &[u8], curve: Curve) -> Option<(&[u8], &[u8])> {
+    let size = curve.field_bytes();
+    match point.split_first() {
+        Some((4, xy)) if xy.len() == 2 * size => Some(xy.split_at(size)),
+        _ => None,
+    }
+}
+
+/// `OSSL_FUNC_keymgmt_set_params`: the encoded public key (`encoded-pub-key`) of an EC or EdDSA
+/// keydata that has no token key, which `EVP_PKEY_set1_encoded_public_key` sets on a peer key
+/// made from domain parameters. A token key's public key is the token's and cannot change.
+pub(crate) fn set_params(data: &mut KeyData, params: Params<'_>) -> Result<()> {
+    let Some(encoded) = params.find(abi::OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY) else {
+        return Ok(());
+    };
+    if data.key.as_ref().is_some_and(|k| k.token.is_some()) {
+        return Err(Error::Unsupported(
+            "the public key of a PKCS#11 token key cannot be replaced".into(),
+        ));
+    }
+    let curve = data.curve().ok_or_else(|| {
+        Error::Unsupported(format!(
+            "an encoded public key for a {} key without domain parameters",
+            data.algorithm.type_name().to_string_lossy()
+        ))
+    })?;
+    let point = encoded.octets()?.to_vec();
+    if point.is_empty() {
+        return Err(Error::BadParam("empty encoded public key".into()));
+    }
+    let public = PublicKey::Ec { curve, point };
+    data.key = Some(Arc::new(KeyObj::imported(data.algorithm, public)));
     Ok(())
 }
 
@@ -290,6 +412,20 @@ fn group_name(curve: Curve) -> Option<&'static std::ffi::CStr> {
 /// error, which makes OpenSSL keep a software private key in its own provider.
 pub(crate) fn import(data: &mut KeyData, selection: i32, params: Params<'_>) -> Result<bool> {
     if selection & (SELECT_PUBLIC_KEY | SELECT_PRIVATE_KEY) == 0 {
+        // Domain parameters only: the curve of an EC key (EVP_PKEY_copy_parameters).
+        let group = params.find(abi::OSSL_PKEY_PARAM_GROUP_NAME);
+        if let (KeyAlgorithm::Ec, true, Some(group)) = (
+            data.algorithm,
+            selection & SELECT_DOMAIN_PARAMETERS != 0,
+            group,
+        ) {
+            let name = group.utf8()?;
+            let curve = Curve::from_group_name(name)
+                .filter(|c| !c.is_edwards())
+                .ok_or_else(|| Error::Unsupported(format!("EC group {name}")))?;
+            data.group = Some(curve);
+            return Ok(true);
+        }
         return Ok(false);
     }
     let carries_private = params.find(abi::OSSL_PKEY_PARAM_RSA_D).is_some()
@@ -334,13 +470,17 @@ fn required<'a>(params: Params<'a>, key: &std::ffi::CStr) -> Result<crate::sys::
     })
 }
 
-/// `OSSL_FUNC_keymgmt_query_operation_name`: the signature algorithm name for EC keys.
+/// `OSSL_FUNC_keymgmt_query_operation_name`: the signature algorithm name for EC keys, the key
+/// exchange (ECDH) and asymmetric cipher (RSA) names.
 pub(crate) fn operation_name(
     algorithm: KeyAlgorithm,
     operation: i32,
 ) -> Option<&'static std::ffi::CStr> {
-    if operation != abi::OSSL_OP_SIGNATURE {
-        return None;
+    match (operation, algorithm) {
+        (abi::OSSL_OP_KEYEXCH, KeyAlgorithm::Ec) => return Some(c"ECDH"),
+        (abi::OSSL_OP_ASYM_CIPHER, KeyAlgorithm::Rsa) => return Some(c"RSA"),
+        (abi::OSSL_OP_SIGNATURE, _) => {}
+        _ => return None,
     }
     match algorithm {
         KeyAlgorithm::Ec => Some(c"ECDSA"),
@@ -355,16 +495,16 @@ mod tests {
     use super::*;
 
     fn rsa(modulus: &[u8]) -> KeyData {
-        KeyData {
-            algorithm: KeyAlgorithm::Rsa,
-            key: Some(Arc::new(KeyObj::imported(
+        KeyData::with_key(
+            KeyAlgorithm::Rsa,
+            Arc::new(KeyObj::imported(
                 KeyAlgorithm::Rsa,
                 PublicKey::Rsa {
                     modulus: modulus.to_vec(),
                     exponent: vec![1, 0, 1],
                 },
-            ))),
-        }
+            )),
+        )
     }
 
     #[test]
@@ -387,6 +527,33 @@ mod tests {
         let c = rsa(&[0xc1, 2, 4]);
         assert!(matches(&a, &b, SELECT_PUBLIC_KEY));
         assert!(!matches(&a, &c, SELECT_PUBLIC_KEY));
+    }
+
+    #[test]
+    fn parameters_only_keydata_has_a_curve_and_no_key() {
+        let point = {
+            let mut p = vec![4u8];
+            p.extend([7u8; 64]);
+            p
+        };
+        let key = Arc::new(KeyObj::imported(
+            KeyAlgorithm::Ec,
+            PublicKey::Ec {
+                curve: Curve::P256,
+                point: point.clone(),
+            },
+        ));
+        let full = KeyData::with_key(KeyAlgorithm::Ec, key);
+        let params = full.duplicate(SELECT_DOMAIN_PARAMETERS);
+        assert!(params.key.is_none());
+        assert_eq!(params.curve(), Some(Curve::P256));
+        assert!(has(&params, SELECT_DOMAIN_PARAMETERS));
+        assert!(!has(&params, SELECT_PUBLIC_KEY));
+        assert!(matches(&params, &full, SELECT_DOMAIN_PARAMETERS));
+        assert!(full.duplicate(SELECT_PUBLIC_KEY).key.is_some());
+        let (x, y) = affine_coordinates(&point, Curve::P256).unwrap();
+        assert_eq!((x.len(), y.len()), (32, 32));
+        assert!(affine_coordinates(&point[..10], Curve::P256).is_none());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use crate::config::KeyFilePins;
 use crate::error::{Error, Result};
 use crate::ops::provider::ProvCtx;
+use crate::ops::search::Search;
 use crate::token::login::{Pin, PinRequest, Prompt};
 use crate::token::object::{self, Found, ObjectFilter};
 use crate::uri::{ObjectType, Pkcs11Uri};
@@ -42,6 +43,8 @@ pub(crate) struct StoreCtx {
     /// raised by a failing `open` and would only say "unregistered scheme".
     invalid: Option<Error>,
     expect: i32,
+    /// Search criteria (`OSSL_STORE_find`); objects that do not meet them are left out.
+    search: Search,
     pending: Option<VecDeque<Found>>,
     finished: bool,
     /// The last `load` failed. `eof` says "not yet" once more, because `openssl storeutl` asks
@@ -55,6 +58,30 @@ fn not_private(uri: &str, what: &str) -> Error {
     Error::Unsupported(format!(
         "{uri} names {what}, but a private key is needed (use type=private)"
     ))
+}
+
+/// The PIN a URI gives: `pin-value`, or the first line of the `pin-source` file.
+pub(crate) fn pin_from_uri(uri: &Pkcs11Uri) -> Result<Option<Pin>> {
+    if let Some(pin) = &uri.pin_value {
+        return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
+    }
+    if uri.pin_source.is_some() {
+        let path = uri
+            .pin_source_path()
+            .ok_or_else(|| Error::Uri("pin-source must be a file path or a file: URI".into()))?;
+        // One text for every way the file can be unusable (missing, unreadable, not a regular
+        // file, not UTF-8, a long line, empty): the URI may come from someone who must not
+        // learn anything about the files this program can read.
+        let pin = crate::config::read_pin_file(path).map_err(|e| {
+            log::debug!("pin-source: {e}");
+            Error::Uri(format!(
+                "the URI's pin-source '{path}' cannot be used: it must be a readable regular \
+                 file whose first line is the PIN"
+            ))
+        })?;
+        return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
+    }
+    Ok(None)
 }
 
 impl StoreCtx {
@@ -94,6 +121,7 @@ impl StoreCtx {
             text,
             invalid,
             expect: 0,
+            search: Search::default(),
             pending: None,
             finished: false,
             just_failed: false,
@@ -116,6 +144,21 @@ impl StoreCtx {
     /// `OSSL_STORE_PARAM_EXPECT`.
     pub(crate) fn set_expect(&mut self, expect: i32) {
         self.expect = expect;
+    }
+
+    /// Search criteria from `set_ctx_params`: each one given replaces the one set before.
+    pub(crate) fn add_search(&mut self, criteria: Search) -> Result<()> {
+        let old = std::mem::take(&mut self.search);
+        let merged = Search {
+            subject: criteria.subject.or(old.subject),
+            issuer: criteria.issuer.or(old.issuer),
+            serial: criteria.serial.or(old.serial),
+            digest: criteria.digest.or(old.digest),
+            fingerprint: criteria.fingerprint.or(old.fingerprint),
+            alias: criteria.alias.or(old.alias),
+        };
+        self.search = merged.normalised()?;
+        Ok(())
     }
 
     /// Looks for private keys only (unless the URI names another type).
@@ -189,26 +232,7 @@ impl StoreCtx {
     }
 
     fn uri_pin(&self) -> Result<Option<Pin>> {
-        if let Some(pin) = &self.uri.pin_value {
-            return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
-        }
-        if self.uri.pin_source.is_some() {
-            let path = self.uri.pin_source_path().ok_or_else(|| {
-                Error::Uri("pin-source must be a file path or a file: URI".into())
-            })?;
-            // One text for every way the file can be unusable (missing, unreadable, not a
-            // regular file, not UTF-8, a long line, empty): the URI may come from someone
-            // who must not learn anything about the files this program can read.
-            let pin = crate::config::read_pin_file(path).map_err(|e| {
-                log::debug!("pin-source: {e}");
-                Error::Uri(format!(
-                    "the URI's pin-source '{path}' cannot be used: it must be a readable \
-                     regular file whose first line is the PIN"
-                ))
-            })?;
-            return Ok(Some(Zeroizing::new(pin.as_bytes().to_vec())));
-        }
-        Ok(None)
+        pin_from_uri(&self.uri)
     }
 
     fn resolve(&mut self, mut prompt: Option<&mut Prompt<'_>>) -> Result<Vec<Found>> {
@@ -222,13 +246,21 @@ impl StoreCtx {
                 return Err(not_private(&self.text, named));
             }
         }
-        let Some(filter) = self.filter() else {
+        let Some(mut filter) = self.filter() else {
             log::debug!(
                 "{}: secret keys and data objects are not offered to OpenSSL",
                 self.text
             );
             return Ok(Vec::new());
         };
+        if self.search.certificates_only() {
+            // Names, serial numbers and fingerprints are certificates' (no login needed).
+            filter.private_keys = false;
+            filter.public_keys = false;
+            if !filter.certificates {
+                return Ok(Vec::new());
+            }
+        }
         let module = self.prov.tokens.module()?;
         let slots: Vec<_> = module
             .slots()?
@@ -280,6 +312,20 @@ impl StoreCtx {
                 }
             }
             return Err(Error::NotFound(format!("no object matches {}", self.text)));
+        }
+        if !self.search.is_empty() {
+            let mut kept = Vec::with_capacity(found.len());
+            for item in found {
+                if self.search.matches(&self.prov, &item)? {
+                    kept.push(item);
+                }
+            }
+            log::debug!(
+                "{}: {} objects meet the search criteria",
+                self.text,
+                kept.len()
+            );
+            found = kept;
         }
         // A URI that names one private key (by label or id) must not silently pick one of
         // several: signing with the wrong key is worse than failing.

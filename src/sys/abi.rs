@@ -8,6 +8,7 @@
     non_upper_case_globals,
     non_snake_case,
     dead_code,
+    unused_imports,
     unreachable_pub,
     missing_docs,
     unused_qualifications,

@@ -5,6 +5,7 @@
 
 use std::ffi::{CStr, CString, c_int, c_long};
 use std::ptr;
+use std::sync::OnceLock;
 
 use super::abi;
 use crate::error::{Error, Result};
@@ -24,6 +25,25 @@ pub(crate) fn discarding_errors<T>(f: impl FnOnce() -> T) -> T {
     value
 }
 
+/// What `OPENSSL_cleanup` calls first (see [`at_cleanup`]).
+static AT_CLEANUP: OnceLock<fn()> = OnceLock::new();
+
+extern "C" fn run_at_cleanup() {
+    if let Some(f) = AT_CLEANUP.get() {
+        // No panic may cross into libcrypto.
+        let _ = std::panic::catch_unwind(*f);
+    }
+}
+
+/// Has `OPENSSL_cleanup` call `f` before it frees anything (OPENSSL_atexit(3); OpenSSL then
+/// keeps this library loaded until it has run). The first `f` of the process is the one kept.
+pub(crate) fn at_cleanup(f: fn()) {
+    if AT_CLEANUP.set(f).is_ok() {
+        // SAFETY: registers a function of this library, which OpenSSL keeps loaded for it.
+        unsafe { abi::OPENSSL_atexit(Some(run_at_cleanup)) };
+    }
+}
+
 /// The provider's library context: a child of the application's, so digests come from whatever
 /// providers the application loaded (never from this one: it offers no digests).
 pub(crate) struct LibCtx(*mut openssl_sys::OSSL_LIB_CTX);
@@ -34,6 +54,11 @@ unsafe impl Send for LibCtx {}
 unsafe impl Sync for LibCtx {}
 
 impl LibCtx {
+    /// The library context, for libcrypto calls that take one (it stays owned here).
+    pub(crate) fn as_ptr(&self) -> *mut openssl_sys::OSSL_LIB_CTX {
+        self.0
+    }
+
     /// # Safety
     /// `handle` and `in_` are the arguments of `OSSL_provider_init`.
     pub(crate) unsafe fn new_child(
@@ -66,6 +91,11 @@ unsafe impl Send for Md {}
 unsafe impl Sync for Md {}
 
 impl Md {
+    /// The `EVP_MD` for libcrypto calls in this layer.
+    pub(super) fn as_ptr(&self) -> *const openssl_sys::EVP_MD {
+        self.0
+    }
+
     /// Fetches `name` from `libctx` (or the default context).
     pub(crate) fn fetch(libctx: Option<&LibCtx>, name: &str) -> Result<Md> {
         let cname = CString::new(name).map_err(|_| Error::BadParam("digest name".into()))?;
@@ -491,6 +521,11 @@ impl PublicPkey {
             return Err(Error::Openssl("EVP_PKEY_fromdata"));
         }
         Ok(PublicPkey(pkey))
+    }
+
+    /// The key, for libcrypto calls that take it (it stays owned here).
+    pub(crate) fn as_ptr(&self) -> *mut openssl_sys::EVP_PKEY {
+        self.0
     }
 
     /// Writes `header` and then OpenSSL's text form of the public key to a core BIO.

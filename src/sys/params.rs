@@ -36,6 +36,11 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// The array as OpenSSL passed it (NULL or terminated), to hand on to libcrypto.
+    pub(crate) fn as_ptr(&self) -> *const OSSL_PARAM {
+        self.ptr
+    }
+
     /// Finds the parameter called `key`.
     pub(crate) fn find(&self, key: &CStr) -> Option<Param<'a>> {
         if self.ptr.is_null() {
@@ -108,6 +113,28 @@ impl<'a> Param<'a> {
         }
     }
 
+    /// The value as a `size_t` (with libcrypto's width conversion).
+    pub(crate) fn size(&self) -> Result<usize> {
+        let mut out: usize = 0;
+        // SAFETY: raw is a valid OSSL_PARAM; `out` is a valid size_t to write.
+        if unsafe { abi::OSSL_PARAM_get_size_t(self.raw, &mut out) } == 1 {
+            Ok(out)
+        } else {
+            Err(self.wrong_type("a non-negative integer"))
+        }
+    }
+
+    /// The value as a C `unsigned int` (with libcrypto's width conversion).
+    pub(crate) fn uint(&self) -> Result<u32> {
+        let mut out: c_uint = 0;
+        // SAFETY: raw is a valid OSSL_PARAM; `out` is a valid unsigned int to write.
+        if unsafe { abi::OSSL_PARAM_get_uint(self.raw, &mut out) } == 1 {
+            Ok(out)
+        } else {
+            Err(self.wrong_type("a non-negative integer"))
+        }
+    }
+
     /// The value as an unsigned big number, big-endian.
     pub(crate) fn big_number(&self) -> Result<Vec<u8>> {
         let mut bn: *mut openssl_sys::BIGNUM = ptr::null_mut();
@@ -135,6 +162,11 @@ impl ParamsOut<'_> {
             ptr,
             _life: PhantomData,
         }
+    }
+
+    /// The array as OpenSSL passed it (NULL or terminated, writable), to hand on to libcrypto.
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut OSSL_PARAM {
+        self.ptr
     }
 
     fn locate(&mut self, key: &CStr) -> *mut OSSL_PARAM {
@@ -175,6 +207,12 @@ impl ParamsOut<'_> {
     pub(crate) fn set_size(&mut self, key: &CStr, value: usize) -> Result<()> {
         // SAFETY: p is an element of the caller's writable array.
         self.answer(key, |p| unsafe { abi::OSSL_PARAM_set_size_t(p, value) })
+    }
+
+    /// Sets an `unsigned int` parameter if requested.
+    pub(crate) fn set_uint(&mut self, key: &CStr, value: u32) -> Result<()> {
+        // SAFETY: p is an element of the caller's writable array.
+        self.answer(key, |p| unsafe { abi::OSSL_PARAM_set_uint(p, value) })
     }
 
     /// Sets a UTF-8 string parameter if requested.

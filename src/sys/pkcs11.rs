@@ -1,7 +1,8 @@
 //! The PKCS#11 calls that need `unsafe` beyond what cryptoki wraps: `C_Initialize` arguments
 //! with a `pReserved` string (`pkcs11-module-init-args`, used e.g. by NSS's softokn for its
-//! configuration), direct `C_SignInit`/`C_Sign` (see [`SignFunctions`]), and a direct
-//! `C_GetTokenInfo` for tokens whose answer cryptoki cannot parse ([`RawTokenInfo`]).
+//! configuration), direct `C_SignInit`/`C_Sign` and `C_DecryptInit`/`C_Decrypt` (see
+//! [`SignFunctions`], [`DecryptFunctions`]), and a direct `C_GetTokenInfo` for tokens whose
+//! answer cryptoki cannot parse ([`RawTokenInfo`]).
 
 use std::ffi::{CStr, CString, c_void};
 use std::ptr::NonNull;
@@ -16,7 +17,8 @@ use cryptoki_sys::{
     CK_BYTE, CK_FLAGS, CK_FUNCTION_LIST, CK_INTERFACE, CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV,
     CK_SESSION_HANDLE, CK_SLOT_ID, CK_TOKEN_INFO, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
     CK_UTF8CHAR, CK_VERSION, CKF_LOGIN_REQUIRED, CKF_PROTECTED_AUTHENTICATION_PATH,
-    CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR_OK,
+    CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKF_WRITE_PROTECTED,
+    CKR_OK,
 };
 
 use crate::error::{Error, Result};
@@ -146,6 +148,103 @@ fn check_entries(list: &CK_FUNCTION_LIST) -> std::result::Result<(), String> {
     }
 }
 
+/// The function list of the module at `path`, which cryptoki has already loaded: found through
+/// the library already in the process (never a second copy), valid for the rest of the process.
+/// It is the list cryptoki uses: `C_GetInterface`'s default interface where the module exports
+/// it, else `C_GetFunctionList`.
+///
+/// Some modules hand out a separate instance, with its own initialisation state, per request
+/// (p11-kit's client and proxy modules wrap the module anew on every
+/// `C_GetInterface`/`C_GetFunctionList`): a list asked for here would never have seen
+/// cryptoki's `C_Initialize` (`CKR_CRYPTOKI_NOT_INITIALIZED`). Two requests that give different
+/// entry points show that; then this fails, and the direct calls are left to cryptoki's list.
+pub(crate) fn loaded_function_list(path: &str) -> Result<&'static CK_FUNCTION_LIST> {
+    let missing = |what: &str| Error::Module(format!("{path}: {what}"));
+    let c_path = CString::new(path).map_err(|_| missing("path contains a NUL byte"))?;
+    // SAFETY: c_path is a valid C string; RTLD_NOLOAD only takes a new reference to a
+    // library already in the process and runs no initialisers. The reference is never
+    // dropped, so the function list below stays valid for the life of the process.
+    let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+    if lib.is_null() {
+        return Err(missing("not loaded"));
+    }
+    let first = current_function_list(lib).map_err(|what| missing(&what))?;
+    let again = current_function_list(lib).map_err(|what| missing(&what))?;
+    let entries = |list: &CK_FUNCTION_LIST| {
+        [
+            list.C_GetTokenInfo.map(|f| f as usize),
+            list.C_SignInit.map(|f| f as usize),
+            list.C_Sign.map(|f| f as usize),
+            list.C_DecryptInit.map(|f| f as usize),
+            list.C_GetMechanismList.map(|f| f as usize),
+            list.C_GetAttributeValue.map(|f| f as usize),
+        ]
+    };
+    if entries(first) != entries(again) {
+        return Err(missing(
+            "it hands out a separate instance per function-list request (as p11-kit's client \
+             and proxy modules do)",
+        ));
+    }
+    Ok(first)
+}
+
+/// The function list the loaded library `lib` hands out now, asked for the way cryptoki asks.
+fn current_function_list(
+    lib: *mut c_void,
+) -> std::result::Result<&'static CK_FUNCTION_LIST, String> {
+    let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
+    // SAFETY: lib is a live handle and the symbol name a valid C string.
+    let get_interface = unsafe { libc::dlsym(lib, c"C_GetInterface".as_ptr()) };
+    if !get_interface.is_null() {
+        // SAFETY: a PKCS#11 3.x module exports C_GetInterface with this signature (§5.2).
+        let get_interface: unsafe extern "C" fn(
+            *mut CK_UTF8CHAR,
+            *mut CK_VERSION,
+            *mut *mut CK_INTERFACE,
+            CK_FLAGS,
+        ) -> CK_RV = unsafe { std::mem::transmute(get_interface) };
+        let mut interface: *mut CK_INTERFACE = std::ptr::null_mut();
+        // SAFETY: NULL name and version ask for the default interface (what cryptoki asks
+        // for); the module writes a pointer to an interface it keeps into `interface`.
+        let rv = unsafe {
+            get_interface(
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut interface,
+                0,
+            )
+        };
+        if rv == CKR_OK {
+            // SAFETY: NULL or a pointer to the module's interface, valid while it is loaded.
+            if let Some(interface) = unsafe { interface.as_ref() } {
+                list = interface.pFunctionList.cast::<CK_FUNCTION_LIST>();
+            }
+        }
+    }
+    if list.is_null() {
+        // SAFETY: lib is a live handle and the symbol name a valid C string.
+        let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
+        if symbol.is_null() {
+            return Err("no C_GetFunctionList".into());
+        }
+        // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature
+        // (PKCS#11 3.0 §5.2).
+        let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
+            unsafe { std::mem::transmute(symbol) };
+        // SAFETY: the module writes a pointer to its function list into `list`; it is
+        // initialised already, and C_GetFunctionList may be called at any time.
+        let rv = unsafe { get_function_list(&mut list) };
+        if rv != CKR_OK {
+            return Err("C_GetFunctionList failed".into());
+        }
+    }
+    // SAFETY: NULL or the module's function list (every version starts with the 2.40 layout),
+    // valid while the module is loaded (for the rest of the process: the library is never
+    // closed).
+    unsafe { list.as_ref() }.ok_or_else(|| "no function list".into())
+}
+
 /// The module's own `C_SignInit` and `C_Sign`, called directly for what cryptoki's
 /// `Session::sign` cannot do: a context-specific login between the two (keys with
 /// `CKA_ALWAYS_AUTHENTICATE`, PKCS#11 3.0 §5.1), and a single `C_Sign` into a buffer of the
@@ -172,6 +271,7 @@ pub(crate) struct RawTokenInfo {
     pub(crate) model: String,
     pub(crate) serial: String,
     pub(crate) initialized: bool,
+    pub(crate) write_protected: bool,
     pub(crate) login_required: bool,
     pub(crate) protected_path: bool,
     pub(crate) user_pin_locked: bool,
@@ -181,94 +281,15 @@ pub(crate) struct RawTokenInfo {
 }
 
 impl SignFunctions {
-    /// The entry points of the module at `path`, which cryptoki has already loaded (so this
-    /// finds the same instance and never loads a second copy), taken from the function list
-    /// cryptoki uses: `C_GetInterface`'s default interface where the module exports it, else
-    /// `C_GetFunctionList`.
-    ///
-    /// Some modules hand out a separate instance, with its own initialisation state, per
-    /// request (p11-kit's client and proxy modules wrap the module anew on every
-    /// `C_GetInterface`/`C_GetFunctionList`): a list asked for here would never have seen
-    /// cryptoki's `C_Initialize` (`CKR_CRYPTOKI_NOT_INITIALIZED` on `C_SignInit`). Two
-    /// requests that give different entry points show that; then this fails and signing goes
-    /// through cryptoki's own list.
+    /// The entry points of the module at `path`, which cryptoki has already loaded (see
+    /// [`loaded_function_list`]: fails for modules with an instance per request, and then
+    /// signing goes through cryptoki's own list).
     pub(crate) fn of_loaded_module(path: &str) -> Result<SignFunctions> {
         let missing = |what: &str| Error::Module(format!("{path}: {what}"));
-        let c_path = CString::new(path).map_err(|_| missing("path contains a NUL byte"))?;
-        // SAFETY: c_path is a valid C string; RTLD_NOLOAD only takes a new reference to a
-        // library already in the process and runs no initialisers. The reference is never
-        // dropped, so the function pointers below stay valid for the life of the process.
-        let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
-        if lib.is_null() {
-            return Err(missing("not loaded"));
-        }
-        let first = Self::from_list(lib).map_err(|what| missing(&what))?;
-        let again = Self::from_list(lib).map_err(|what| missing(&what))?;
-        if first.sign_init as usize != again.sign_init as usize
-            || first.sign as usize != again.sign as usize
-        {
-            return Err(missing(
-                "it hands out a separate instance per function-list request (as p11-kit's \
-                 client and proxy modules do)",
-            ));
-        }
-        Ok(first)
-    }
-
-    /// `C_SignInit` and `C_Sign` of the list the loaded library `lib` hands out now.
-    fn from_list(lib: *mut c_void) -> std::result::Result<SignFunctions, String> {
-        let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
-        // SAFETY: lib is a live handle and the symbol name a valid C string.
-        let get_interface = unsafe { libc::dlsym(lib, c"C_GetInterface".as_ptr()) };
-        if !get_interface.is_null() {
-            // SAFETY: a PKCS#11 3.x module exports C_GetInterface with this signature (§5.2).
-            let get_interface: unsafe extern "C" fn(
-                *mut CK_UTF8CHAR,
-                *mut CK_VERSION,
-                *mut *mut CK_INTERFACE,
-                CK_FLAGS,
-            ) -> CK_RV = unsafe { std::mem::transmute(get_interface) };
-            let mut interface: *mut CK_INTERFACE = std::ptr::null_mut();
-            // SAFETY: NULL name and version ask for the default interface (what cryptoki asks
-            // for); the module writes a pointer to an interface it keeps into `interface`.
-            let rv = unsafe {
-                get_interface(
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    &mut interface,
-                    0,
-                )
-            };
-            if rv == CKR_OK {
-                // SAFETY: NULL or a pointer to the module's interface, valid while it is loaded.
-                if let Some(interface) = unsafe { interface.as_ref() } {
-                    list = interface.pFunctionList.cast::<CK_FUNCTION_LIST>();
-                }
-            }
-        }
-        if list.is_null() {
-            // SAFETY: lib is a live handle and the symbol name a valid C string.
-            let symbol = unsafe { libc::dlsym(lib, c"C_GetFunctionList".as_ptr()) };
-            if symbol.is_null() {
-                return Err("no C_GetFunctionList".into());
-            }
-            // SAFETY: every PKCS#11 module exports C_GetFunctionList with this signature
-            // (PKCS#11 3.0 §5.2).
-            let get_function_list: unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV =
-                unsafe { std::mem::transmute(symbol) };
-            // SAFETY: the module writes a pointer to its function list into `list`; it is
-            // initialised already, and C_GetFunctionList may be called at any time.
-            let rv = unsafe { get_function_list(&mut list) };
-            if rv != CKR_OK {
-                return Err("C_GetFunctionList failed".into());
-            }
-        }
-        // SAFETY: NULL or the module's function list (every version starts with the 2.40
-        // layout), valid while the module is loaded (for the rest of the process, see above).
-        let list = unsafe { list.as_ref() }.ok_or("no function list")?;
+        let list = loaded_function_list(path)?;
         Ok(SignFunctions {
-            sign_init: list.C_SignInit.ok_or("no C_SignInit")?,
-            sign: list.C_Sign.ok_or("no C_Sign")?,
+            sign_init: list.C_SignInit.ok_or_else(|| missing("no C_SignInit"))?,
+            sign: list.C_Sign.ok_or_else(|| missing("no C_Sign"))?,
             get_token_info: list.C_GetTokenInfo,
         })
     }
@@ -295,6 +316,7 @@ impl SignFunctions {
             model: text(&info.model),
             serial: text(&info.serialNumber),
             initialized: flag(CKF_TOKEN_INITIALIZED),
+            write_protected: flag(CKF_WRITE_PROTECTED),
             login_required: flag(CKF_LOGIN_REQUIRED),
             protected_path: flag(CKF_PROTECTED_AUTHENTICATION_PATH),
             user_pin_locked: flag(CKF_USER_PIN_LOCKED),
@@ -361,6 +383,98 @@ impl SignFunctions {
         }
         Err(Error::Module(
             "C_Sign returned an inconsistent signature length".into(),
+        ))
+    }
+}
+
+/// The module's own `C_DecryptInit` and `C_Decrypt`, for what cryptoki's `Session::decrypt`
+/// cannot do: a context-specific login between the two (keys with `CKA_ALWAYS_AUTHENTICATE`),
+/// and one `C_Decrypt` into a buffer of the modulus size instead of a length query first.
+pub(crate) struct DecryptFunctions {
+    decrypt_init:
+        unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE) -> CK_RV,
+    decrypt: unsafe extern "C" fn(
+        CK_SESSION_HANDLE,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        *mut CK_ULONG,
+    ) -> CK_RV,
+}
+
+impl DecryptFunctions {
+    /// The entry points of the module at `path`, which cryptoki has already loaded.
+    pub(crate) fn of_loaded_module(path: &str) -> Result<DecryptFunctions> {
+        let list = loaded_function_list(path)?;
+        let missing = |what: &str| Error::Module(format!("{path}: {what}"));
+        Ok(DecryptFunctions {
+            decrypt_init: list
+                .C_DecryptInit
+                .ok_or_else(|| missing("no C_DecryptInit"))?,
+            decrypt: list.C_Decrypt.ok_or_else(|| missing("no C_Decrypt"))?,
+        })
+    }
+
+    /// `C_DecryptInit` of `key` with `mechanism` on `session`.
+    pub(crate) fn decrypt_init(
+        &self,
+        session: &Session,
+        mechanism: &Mechanism<'_>,
+        key: ObjectHandle,
+    ) -> Result<()> {
+        let mut mechanism = CK_MECHANISM::from(mechanism);
+        // SAFETY: session and key are handles of this module; `mechanism` (and the parameter
+        // block it points at, owned by the caller's Mechanism) lives across the call.
+        let rv = unsafe { (self.decrypt_init)(session.handle(), &mut mechanism, key.handle()) };
+        Ok(Rv::from(rv).into_result(Function::DecryptInit)?)
+    }
+
+    /// One `C_Decrypt` of `data` (after `decrypt_init`) into a buffer of `expected_len`
+    /// bytes, and a second one if the token reports a bigger size. The buffer is wiped when
+    /// the token fails, so no partial plaintext is left behind.
+    pub(crate) fn decrypt(
+        &self,
+        session: &Session,
+        data: &[u8],
+        expected_len: usize,
+    ) -> Result<Vec<u8>> {
+        let data_len = CK_ULONG::try_from(data.len())
+            .map_err(|_| Error::BadParam("data to decrypt is too long".into()))?;
+        let mut plain = vec![0u8; expected_len.max(1)];
+        for _attempt in 0..2 {
+            let mut len = CK_ULONG::try_from(plain.len()).unwrap_or(CK_ULONG::MAX);
+            // SAFETY: C_Decrypt reads `data_len` bytes from data (the pointer is non-const only
+            // for history) and writes at most `len` bytes into plain, then stores the length
+            // it wrote (or needs) in len.
+            let rv = unsafe {
+                (self.decrypt)(
+                    session.handle(),
+                    data.as_ptr().cast_mut(),
+                    data_len,
+                    plain.as_mut_ptr(),
+                    &mut len,
+                )
+            };
+            let needed = usize::try_from(len).unwrap_or(usize::MAX);
+            match Rv::from(rv) {
+                Rv::Ok if needed <= plain.len() => {
+                    plain.truncate(needed);
+                    return Ok(plain);
+                }
+                // The operation stays active after CKR_BUFFER_TOO_SMALL (PKCS#11 3.0 §5.2).
+                Rv::Error(RvError::BufferTooSmall) if needed > plain.len() => {
+                    plain.fill(0);
+                    plain = vec![0u8; needed];
+                }
+                other => {
+                    plain.fill(0);
+                    other.into_result(Function::Decrypt)?;
+                }
+            }
+        }
+        plain.fill(0);
+        Err(Error::Module(
+            "C_Decrypt returned an inconsistent plaintext length".into(),
         ))
     }
 }

@@ -79,6 +79,12 @@ impl Login {
         &self.label
     }
 
+    /// What a PIN prompt names, as latchset/pkcs11-provider words it (scripts expect
+    /// `Enter pass phrase for PKCS#11 Token (Slot 1 - web):` from OpenSSL's UI).
+    fn prompt_info(&self) -> String {
+        format!("PKCS#11 Token (Slot {} - {})", self.id.id(), self.label())
+    }
+
     fn login_state(&self) -> Result<MutexGuard<'_, LoginState>> {
         self.state
             .lock()
@@ -207,8 +213,12 @@ impl Login {
             return Ok((pin, false));
         }
         if let Some(prompt) = request.prompt.as_mut() {
-            let info = format!("PIN for PKCS#11 token '{}'", self.label());
-            if let Some(pin) = prompt(&info)? {
+            if let Some(pin) = prompt(&self.prompt_info())? {
+                return Ok((pin, true));
+            }
+            // The application's callback gave nothing (a store opened without a UI method):
+            // ask on the terminal, if there is one.
+            if let Some(pin) = crate::sys::ui::ask_pin(&self.prompt_info())? {
                 return Ok((pin, true));
             }
         }
@@ -221,23 +231,26 @@ impl Login {
 
     /// The context-specific login (`CKU_CONTEXT_SPECIFIC`) that a `CKA_ALWAYS_AUTHENTICATE`
     /// key needs between `C_SignInit` and `C_Sign`: a NULL PIN on a protected authentication
-    /// path, else the PIN of the user login when it may be reused (never a new prompt per
-    /// signature).
+    /// path, else the PIN of the user login when it may be reused, else one typed at the
+    /// terminal for this signature (when standard input is a terminal).
     pub(super) fn context_login(&self, session: &Session) -> Result<()> {
         let pin = if self.protected_path {
             None
         } else {
-            let pin = self
+            let kept = self
                 .cached_pin()
-                .or_else(|| self.settings.config_pin.clone())
-                .ok_or_else(|| {
+                .or_else(|| self.settings.config_pin.clone());
+            let pin = match kept {
+                Some(pin) => pin,
+                None => crate::sys::ui::ask_pin(&self.prompt_info())?.ok_or_else(|| {
                     Error::LoginRequired(format!(
                         "a key on token '{}' needs its PIN for every signature \
                          (CKA_ALWAYS_AUTHENTICATE) and no PIN is kept: give it in the URI or \
                          openssl.cnf, or set pkcs11-module-cache-pins = cache",
                         self.label()
                     ))
-                })?;
+                })?,
+            };
             Some(pin)
         };
         log_in_as(session, UserType::ContextSpecific, pin.as_ref()).map_err(|e| {

@@ -214,7 +214,7 @@ static WRITER: Mutex<Option<(u64, String)>> = Mutex::new(None);
 /// this process already has one.
 pub(crate) fn write_file_periodically(path: &str, interval: u64) {
     let generation = crate::sys::atfork::generation();
-    let path = path.replace("%p", &std::process::id().to_string());
+    let path = this_process(path);
     let Ok(mut writer) = WRITER.lock() else {
         return;
     };
@@ -235,6 +235,20 @@ pub(crate) fn write_file_periodically(path: &str, interval: u64) {
         });
     if let Err(e) = spawned {
         log::debug!("cannot start the metrics writer: {e}");
+    }
+}
+
+/// `path` with `%p` replaced by this process's id.
+fn this_process(path: &str) -> String {
+    path.replace("%p", &std::process::id().to_string())
+}
+
+/// Writes the metrics file a last time (provider teardown), so a short-lived process leaves its
+/// final figures behind.
+pub(crate) fn write_final(path: &str) {
+    let path = this_process(path);
+    if let Err(e) = write_file(&path) {
+        log::debug!("metrics file {path}: {e}");
     }
 }
 

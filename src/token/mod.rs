@@ -8,8 +8,10 @@
 //! - `pool`: the slot's session pool; `login`: its login state and PIN order;
 //! - `object`: keys and certificates found on a token, and where a key lives;
 //! - `op`: the chokepoint; `offload`: running it on worker threads for ASYNC jobs;
+//! - `generate`: key-pair generation requests, the token to make them on, the templates;
 //! - `metrics`: sign-duration histograms and gauges.
 
+pub(crate) mod generate;
 pub(crate) mod info;
 pub(crate) mod login;
 pub(crate) mod metrics;
@@ -116,6 +118,9 @@ impl Tokens {
 
 impl Drop for Tokens {
     fn drop(&mut self) {
+        if let Some(path) = &self.config.metrics_file {
+            metrics::write_final(path);
+        }
         if let Ok(mut slot) = self.workers.lock() {
             if let Some(pool) = slot.take().filter(|p| p.is_current()) {
                 pool.stop();

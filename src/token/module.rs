@@ -14,7 +14,9 @@ use super::slot::Slot;
 use crate::config::{Config, Quirks};
 use crate::error::{Error, Result};
 use crate::sys::atfork::TokenCall;
+use crate::sys::pkcs11::DecryptFunctions;
 use crate::sys::pkcs11::SignFunctions;
+use crate::sys::pkcs11_query::QueryFunctions;
 
 /// A loaded and initialised PKCS#11 module with the slots seen so far.
 pub(crate) struct Module {
@@ -22,11 +24,16 @@ pub(crate) struct Module {
     path: String,
     /// Fork generation this module was initialised in (see `sys::atfork`).
     generation: u64,
+    /// Direct `C_DecryptInit`/`C_Decrypt`, as `sign_functions` below.
+    decrypt_functions: Option<Arc<DecryptFunctions>>,
     no_deinit: bool,
     settings: Arc<SlotSettings>,
     /// Direct `C_SignInit`/`C_Sign`; `None` if they could not be looked up (then cryptoki's
     /// combined call is used, and keys that need a login per signature cannot sign).
     sign_functions: Option<Arc<SignFunctions>>,
+    /// Direct `C_GetMechanismList`/`C_GetAttributeValue` for mechanism numbers cryptoki cannot
+    /// name; `None` if they could not be looked up (then those numbers are left out).
+    query_functions: Option<Arc<QueryFunctions>>,
     slots: Mutex<Vec<Arc<Slot>>>,
 }
 
@@ -107,6 +114,13 @@ impl Module {
         }
         drop(init_args);
         log::debug!("loaded PKCS#11 module {path}");
+        let decrypt_functions = match DecryptFunctions::of_loaded_module(&path) {
+            Ok(functions) => Some(Arc::new(functions)),
+            Err(e) => {
+                log::debug!("direct C_Decrypt unavailable: {e}");
+                None
+            }
+        };
         let quirks = quirks.unwrap_or_else(|| quirks_for(&pkcs11, config, &path));
         let sign_functions = match SignFunctions::of_loaded_module(&path) {
             Ok(functions) => Some(Arc::new(functions)),
@@ -115,13 +129,25 @@ impl Module {
                 None
             }
         };
+        let query_functions = match QueryFunctions::of_loaded_module(&path) {
+            Ok(functions) => Some(Arc::new(functions)),
+            Err(e) => {
+                log::debug!("direct mechanism queries unavailable: {e}");
+                None
+            }
+        };
+        let mut settings = SlotSettings::from_config(config);
+        settings.ignore_allowed_mechanisms = quirks.no_allowed_mechanisms;
+        settings.ec_point_short_length = quirks.ec_point_short_length;
         Ok(Module {
             pkcs11,
             sign_functions,
+            query_functions,
             path,
             generation,
+            decrypt_functions,
             no_deinit: quirks.no_deinit,
-            settings: Arc::new(SlotSettings::from_config(config, quirks)),
+            settings: Arc::new(settings),
             slots: Mutex::new(Vec::new()),
         })
     }
@@ -155,7 +181,9 @@ impl Module {
                 self.pkcs11.clone(),
                 id,
                 Arc::clone(&self.settings),
+                self.decrypt_functions.clone(),
                 self.sign_functions.clone(),
+                self.query_functions.clone(),
             );
             match opened {
                 Ok(slot) => {

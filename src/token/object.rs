@@ -79,9 +79,15 @@ pub(crate) struct TokenKey {
     pub(crate) id: Vec<u8>,
     pub(crate) label: Option<String>,
     pub(crate) always_authenticate: bool,
+    /// `CKA_ALLOWED_MECHANISMS` as plain numbers; `None`: no restriction known.
+    pub(crate) allowed_mechanisms: Option<Vec<u64>>,
     private: bool,
     token: TokenIdentity,
     binding: RwLock<Binding>,
+    /// An ephemeral key pair (session objects on the slot's login session, see
+    /// `generate`): its public key object, destroyed with the private one when the key is
+    /// dropped.
+    ephemeral_public: Option<ObjectHandle>,
 }
 
 struct Binding {
@@ -100,6 +106,7 @@ impl TokenKey {
             id: attrs.id,
             label: attrs.label,
             always_authenticate: attrs.always_authenticate,
+            allowed_mechanisms: attrs.allowed_mechanisms,
             private,
             token: slot.identity().clone(),
             binding: RwLock::new(Binding {
@@ -109,7 +116,14 @@ impl TokenKey {
                 handle,
                 copy_attempted: false,
             }),
+            ephemeral_public: None,
         }
+    }
+
+    /// True for an ephemeral key pair: session objects that end with this key (or the
+    /// process), never found again by a search.
+    pub(crate) fn is_ephemeral(&self) -> bool {
+        self.ephemeral_public.is_some()
     }
 
     /// True for a private key object.
@@ -130,6 +144,12 @@ impl TokenKey {
         &self.token.label
     }
 
+    /// The mechanisms the key's token offers, when it says (see `Slot::mechanisms`).
+    pub(crate) fn token_mechanisms(&self) -> Option<Arc<[u64]>> {
+        let slot = self.binding.read().ok().map(|b| Arc::clone(&b.slot))?;
+        slot.mechanisms()
+    }
+
     /// Whether the token's public keys may go to other providers (`allow-export`).
     pub(crate) fn allows_export(&self) -> bool {
         self.binding
@@ -147,7 +167,8 @@ impl TokenKey {
         rebind: Rebind,
     ) -> Result<(Arc<Slot>, ObjectHandle)> {
         let generation = atfork::generation();
-        let copy = tokens.config().cache_keys;
+        // An ephemeral key is a session object already.
+        let copy = tokens.config().cache_keys && !self.is_ephemeral();
         if rebind == Rebind::No {
             let binding = self.binding.read().map_err(|_| poisoned())?;
             if binding.generation == generation && (binding.copy_attempted || !copy) {
@@ -228,6 +249,27 @@ impl TokenKey {
     }
 }
 
+impl Drop for TokenKey {
+    /// An ephemeral key pair's session objects go with the key (a TLS server makes one per
+    /// handshake with `?provider=pkcs11`); in a forked child they belong to the parent.
+    fn drop(&mut self) {
+        let Some(public) = self.ephemeral_public else {
+            return;
+        };
+        let Ok(binding) = self.binding.get_mut() else {
+            return;
+        };
+        if binding.generation != atfork::generation() {
+            return;
+        }
+        let mut handles = vec![binding.token_handle, public];
+        if binding.handle != binding.token_handle {
+            handles.push(binding.handle);
+        }
+        binding.slot.destroy_session_objects(&handles);
+    }
+}
+
 fn poisoned() -> Error {
     Error::Module("key binding lock poisoned".into())
 }
@@ -237,6 +279,7 @@ struct KeyAttributes {
     id: Vec<u8>,
     label: Option<String>,
     always_authenticate: bool,
+    allowed_mechanisms: Option<Vec<u64>>,
 }
 
 /// A key as OpenSSL's keydata: public parts, and the token reference when it is a token key
@@ -358,7 +401,12 @@ pub(crate) struct ObjectFilter {
 /// An object found on a token.
 pub(crate) enum Found {
     Key(Arc<KeyObj>),
-    Certificate { der: Vec<u8>, label: Option<String> },
+    Certificate {
+        der: Vec<u8>,
+        label: Option<String>,
+        /// `CKA_SUBJECT` (DER), when the token keeps it.
+        subject: Option<Vec<u8>>,
+    },
 }
 
 /// Finds the objects on `slot` that `filter` selects, private keys first.
@@ -413,22 +461,78 @@ fn find_handles(
     Ok(session.find_objects(&template)?)
 }
 
+/// The key whose private key object is `handle` (e.g. one just generated), read as `find`
+/// reads keys.
+pub(crate) fn private_key(
+    slot: &Arc<Slot>,
+    session: &Session,
+    handle: ObjectHandle,
+) -> Result<Arc<KeyObj>> {
+    match key(slot, session, handle, true)? {
+        Some(Found::Key(key)) => Ok(key),
+        _ => Err(Error::NotFound(format!(
+            "the private key object {handle} on token '{}' is not a key this provider offers",
+            slot.label()
+        ))),
+    }
+}
+
+/// An ephemeral key pair made on `session` (the slot's login session): the key as
+/// [`private_key`] reads it, destroyed when dropped.
+pub(crate) fn ephemeral_key(
+    slot: &Arc<Slot>,
+    session: &Session,
+    private: ObjectHandle,
+    public: ObjectHandle,
+) -> Result<Arc<KeyObj>> {
+    let mut key = private_key(slot, session, private)?;
+    let token = Arc::get_mut(&mut key)
+        .and_then(|k| k.token.as_mut())
+        .ok_or_else(|| Error::Module("a new key is already shared".into()))?;
+    token.ephemeral_public = Some(public);
+    Ok(key)
+}
+
+/// True when a private key with `label` or with `id` (each optional) is already on the token.
+pub(crate) fn private_key_exists(
+    session: &Session,
+    label: Option<&str>,
+    id: Option<&Vec<u8>>,
+) -> Result<bool> {
+    if label.is_some() && !find_handles(session, ObjectClass::PRIVATE_KEY, label, None)?.is_empty()
+    {
+        return Ok(true);
+    }
+    Ok(id.is_some() && !find_handles(session, ObjectClass::PRIVATE_KEY, None, id)?.is_empty())
+}
+
 fn text(bytes: Vec<u8>) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
 fn certificate(session: &Session, handle: ObjectHandle) -> Result<Option<Found>> {
-    let attrs = session.get_attributes(handle, &[AttributeType::Value, AttributeType::Label])?;
-    let mut der = None;
-    let mut label = None;
+    let attrs = session.get_attributes(
+        handle,
+        &[
+            AttributeType::Value,
+            AttributeType::Label,
+            AttributeType::Subject,
+        ],
+    )?;
+    let (mut der, mut label, mut subject) = (None, None, None);
     for attr in attrs {
         match attr {
             Attribute::Value(v) => der = Some(v),
             Attribute::Label(l) => label = text(l),
+            Attribute::Subject(v) if !v.is_empty() => subject = Some(v),
             _ => {}
         }
     }
-    Ok(der.map(|der| Found::Certificate { der, label }))
+    Ok(der.map(|der| Found::Certificate {
+        der,
+        label,
+        subject,
+    }))
 }
 
 fn key(
@@ -448,7 +552,6 @@ fn key(
             AttributeType::PublicExponent,
             AttributeType::EcParams,
             AttributeType::EcPoint,
-            AttributeType::AllowedMechanisms,
         ],
     )?;
     let mut key_type = None;
@@ -456,7 +559,6 @@ fn key(
     let mut label = None;
     let mut always_authenticate = false;
     let (mut modulus, mut exponent, mut ec_params, mut ec_point) = (None, None, None, None);
-    let mut pss_only = false;
     for attr in attrs {
         match attr {
             Attribute::KeyType(t) => key_type = Some(t),
@@ -467,7 +569,6 @@ fn key(
             Attribute::PublicExponent(v) if !v.is_empty() => exponent = Some(v),
             Attribute::EcParams(v) if !v.is_empty() => ec_params = Some(v),
             Attribute::EcPoint(v) if !v.is_empty() => ec_point = Some(v),
-            Attribute::AllowedMechanisms(m) => pss_only = allows_only_pss(&m),
             _ => {}
         }
     }
@@ -500,10 +601,22 @@ fn key(
                 ))
             })?,
     };
+    // Read apart from the others: its values may be mechanisms cryptoki has no name for.
+    let allowed_mechanisms = slot
+        .allowed_mechanisms(session, handle)
+        .unwrap_or_else(|e| {
+            log::debug!("CKA_ALLOWED_MECHANISMS of object {handle} unreadable: {e}");
+            None
+        });
+    let pss_only = allowed_mechanisms.as_deref().is_some_and(allows_only_pss);
+    // Read the token's mechanism list now, once per slot, so signing (possibly inside an ASYNC
+    // job, on its small stack) finds it cached.
+    let _ = slot.mechanisms();
     let attributes = KeyAttributes {
         id,
         label,
         always_authenticate,
+        allowed_mechanisms,
     };
     Ok(Some(Found::Key(Arc::new(KeyObj {
         algorithm: KeyAlgorithm::of(&public, pss_only),
@@ -513,14 +626,21 @@ fn key(
     }))))
 }
 
-fn allows_only_pss(mechanisms: &[cryptoki::mechanism::MechanismType]) -> bool {
-    use cryptoki::mechanism::MechanismType as M;
+/// True when every allowed mechanism is an RSA-PSS one: the key is then an RSA-PSS key for
+/// OpenSSL (as latchset/pkcs11-provider decides it).
+fn allows_only_pss(mechanisms: &[u64]) -> bool {
+    use cryptoki_sys::*;
     let pss = [
-        M::RSA_PKCS_PSS,
-        M::SHA1_RSA_PKCS_PSS,
-        M::SHA256_RSA_PKCS_PSS,
-        M::SHA384_RSA_PKCS_PSS,
-        M::SHA512_RSA_PKCS_PSS,
+        CKM_RSA_PKCS_PSS,
+        CKM_SHA1_RSA_PKCS_PSS,
+        CKM_SHA224_RSA_PKCS_PSS,
+        CKM_SHA256_RSA_PKCS_PSS,
+        CKM_SHA384_RSA_PKCS_PSS,
+        CKM_SHA512_RSA_PKCS_PSS,
+        CKM_SHA3_224_RSA_PKCS_PSS,
+        CKM_SHA3_256_RSA_PKCS_PSS,
+        CKM_SHA3_384_RSA_PKCS_PSS,
+        CKM_SHA3_512_RSA_PKCS_PSS,
     ];
     !mechanisms.is_empty() && mechanisms.iter().all(|m| pss.contains(m))
 }

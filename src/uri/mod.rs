@@ -7,8 +7,9 @@
 //! percent-decoded; characters outside `pk11-pchar` / `pk11-qchar` must be escaped. Known
 //! attributes may appear once. An unknown path attribute is an error (names are
 //! case-sensitive), because skipping a misspelt `object`, `id` or `type` would make the URI
-//! select another key; so is a known attribute in the wrong section (`pin-value` in the path,
-//! `object` in the query). Vendor path attributes (`x-*`) and other unknown query attributes
+//! select another key; so is a known attribute in the wrong section (`object` in the query,
+//! `module-path` in the path; `pin-value` and `pin-source`, which select nothing, are also read
+//! in the path, as latchset's provider does). Vendor path attributes (`x-*`) and other unknown query attributes
 //! are checked for syntax and then skipped, as the RFC lets consumers do; [`UriOptions`]
 //! skips every unknown attribute instead. The PIN (`pin-value`) is kept in a zeroizing buffer
 //! and never appears in `Display`, `Debug` or error messages.

@@ -30,7 +30,17 @@ impl Pkcs11Uri {
             return Err(ParseError::new(ParseErrorKind::MissingScheme, 0, None));
         }
 
-        let body_start = SCHEME.len();
+        // A repeated scheme ("pkcs11:pkcs11:token=web", a prefix pasted twice, which
+        // latchset/pkcs11-provider's own tests produce) is read as one: what is meant is plain,
+        // and nothing matches more than the URI without the repetition would.
+        let mut body_start = SCHEME.len();
+        while input
+            .get(body_start..body_start + SCHEME.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(SCHEME))
+        {
+            log::debug!("pkcs11 URI: repeated 'pkcs11:' scheme prefix skipped");
+            body_start += SCHEME.len();
+        }
         // The first '?' ends the path; later ones are ordinary query characters.
         let path_end = input[body_start..]
             .iter()
@@ -38,21 +48,21 @@ impl Pkcs11Uri {
             .map_or(input.len(), |p| body_start + p);
 
         let mut uri = Pkcs11Uri::default();
-        uri.parse_section(input, body_start, path_end, Section::Path, options)?;
+        uri.parse_section(input, body_start..path_end, Section::Path, options)?;
         if path_end < input.len() {
-            uri.parse_section(input, path_end + 1, input.len(), Section::Query, options)?;
+            uri.parse_section(input, path_end + 1..input.len(), Section::Query, options)?;
         }
         Ok(uri)
     }
-    /// Parses the attributes of one section, `input[start..end]`.
+    /// Parses the attributes of one section, `input[range]`.
     fn parse_section(
         &mut self,
         input: &[u8],
-        start: usize,
-        end: usize,
+        range: std::ops::Range<usize>,
         section: Section,
         options: UriOptions,
     ) -> Result<(), ParseError> {
+        let (start, end) = (range.start, range.end);
         let separator = match section {
             Section::Path => b';',
             Section::Query => b'&',
@@ -87,13 +97,27 @@ impl Pkcs11Uri {
         if let Some(bad) = name.iter().position(|&b| !is_name_char(b)) {
             return Err(ParseError::new(ParseErrorKind::BadName, offset + bad, None));
         }
+        // `pin-value` and `pin-source` belong in the query (RFC 7512 §2.3), but latchset's
+        // provider and the URIs written for it also put them in the path; they select nothing,
+        // so accepting them there cannot widen a match. Their value follows the query's rules.
+        let pin_in_path = || {
+            Attr::lookup(Section::Query, name).filter(|a| {
+                section == Section::Path && matches!(a, Attr::PinValue | Attr::PinSource)
+            })
+        };
+        let (attr, value_section) = match Attr::lookup(section, name) {
+            Some(attr) => (Some(attr), section),
+            None => match pin_in_path() {
+                Some(attr) => (Some(attr), Section::Query),
+                None => (None, section),
+            },
+        };
         let value = RawValue {
             bytes: &component[eq + 1..],
             offset: offset + eq + 1,
-            section,
+            section: value_section,
         };
-
-        let Some(attr) = Attr::lookup(section, name) else {
+        let Some(attr) = attr else {
             return refuse_or_skip_unknown(name, offset, &value, options);
         };
         let err = |kind| ParseError::new(kind, offset, Some(attr.name().to_owned()));

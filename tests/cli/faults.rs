@@ -25,6 +25,7 @@ const PKCS11_INCLUDE: &str = "/usr/include/p11-kit-1";
 const FAULT_VARS: &[&str] = &[
     "FAULT_RULES",
     "FAULT_DELAY_US",
+    "FAULT_GATHER",
     "FAULT_COUNT_FILE",
     "FAULT_TOKEN_FLAGS",
     "FAULT_PROTECTED_PIN",
@@ -41,14 +42,14 @@ const PIN_REFUSED_WORDS: &[&str] = &["final try", "one more wrong pin", "locked"
 
 /// A fixture whose provider loads the fault module in front of the fixture's SoftHSM2 token,
 /// with a P-256 key "key" (id 01).
-struct FaultFixture {
-    fx: Fixture,
+pub(crate) struct FaultFixture {
+    pub(crate) fx: Fixture,
     /// Number of `arm` calls so far (names each count file).
     armed: usize,
 }
 
 /// Call counts the fault module wrote (`FAULT_COUNT_FILE`).
-struct Counts {
+pub(crate) struct Counts {
     path: String,
 }
 
@@ -63,20 +64,21 @@ impl Counts {
             .collect()
     }
 
-    /// How often `function` was called (0 if never).
-    fn of(&self, function: &str) -> u64 {
+    /// How often `function` was called (0 if never); `FUNCTION.peak`: the most calls of it in
+    /// progress at once.
+    pub(crate) fn of(&self, function: &str) -> u64 {
         self.read().get(function).copied().unwrap_or(0)
     }
 
     /// The whole file, for failure messages.
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         fs::read_to_string(&self.path).unwrap_or_else(|_| "(no count file)".into())
     }
 
     /// Asserts the fault module was loaded and initialised by the run (so a zero count means
     /// something).
     #[track_caller]
-    fn assert_module_used(&self, ran: &Ran) {
+    pub(crate) fn assert_module_used(&self, ran: &Ran) {
         assert!(
             self.of("C_Initialize") >= 1,
             "the fault module was never initialised\ncounts:\n{}\n{}",
@@ -87,7 +89,7 @@ impl Counts {
 }
 
 impl FaultFixture {
-    fn new(name: &str) -> FaultFixture {
+    pub(crate) fn new(name: &str) -> FaultFixture {
         let mut fx = Fixture::new(name);
         fx.generate_key(KeyType::EcP256, "01", "key");
         let faultmod = build_faultmod(&fx);
@@ -99,7 +101,7 @@ impl FaultFixture {
 
     /// Sets the fault variables for the following runs (all others cleared) and a fresh count
     /// file.
-    fn arm(&mut self, vars: &[(&str, &str)]) -> Counts {
+    pub(crate) fn arm(&mut self, vars: &[(&str, &str)]) -> Counts {
         self.armed += 1;
         let counts = Counts {
             path: self.fx.file(&format!("counts-{}.txt", self.armed)),
@@ -120,7 +122,7 @@ impl FaultFixture {
         counts
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         self.fx.private_key_uri("key")
     }
 
@@ -166,7 +168,7 @@ impl FaultFixture {
 }
 
 /// Compiles tests/faultmod/faultmod.c into `<fixture>/faultmod.so`.
-fn build_faultmod(fx: &Fixture) -> PathBuf {
+pub(crate) fn build_faultmod(fx: &Fixture) -> PathBuf {
     assert!(
         Path::new(PKCS11_INCLUDE).join("p11-kit/pkcs11.h").exists(),
         "{PKCS11_INCLUDE}/p11-kit/pkcs11.h not found; install it \
@@ -333,6 +335,14 @@ fn slow_token_still_signs() {
     let signed = ffx.dgst_sign("slow.sig").success();
     ffx.assert_verifies(&ffx.fx.file("slow.sig"), &signed);
     counts.assert_module_used(&signed);
+    // One thread signs once: the fault module saw one C_Sign in progress at a time.
+    assert_eq!(
+        counts.of("C_Sign.peak"),
+        1,
+        "counts:\n{}\n{}",
+        counts.text(),
+        signed.report()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -259,9 +259,10 @@ fn always_authenticate_key_logs_in_per_signature() {
     assert_eq!(context_specific_logins(&spy_log), 2, "spy log {spy_log}");
 }
 
-/// Without a PIN that may be reused (typed at a prompt, not cached), a key that needs a login
-/// per signature fails with an error that says what to configure, instead of prompting per
-/// signature or signing without the login.
+/// Without a PIN that may be reused (typed at a prompt, not cached) and without a terminal to
+/// ask on (standard input is not one here; prompt.rs has the terminal case), a key that needs a
+/// login per signature fails with an error that says what to configure, instead of signing
+/// without the login.
 #[test]
 fn always_authenticate_key_without_reusable_pin_fails_clearly() {
     let mut fx = Fixture::new("pin-always-authenticate-no-pin");

@@ -64,19 +64,6 @@ const PROGRAMS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Writes a PEM-URI key file for the URI in `sys.argv[1]` to stdout; the README shows the same
-/// script, and `python_writer_matches_the_encoder` checks it against `pem_uri_file`.
-const PYTHON_PEM_URI_WRITER: &str = r#"import base64, sys, textwrap
-def tlv(tag, value):
-    n = len(value)
-    size = bytes([n]) if n < 128 else bytes([0x80 | (n.bit_length() + 7) // 8]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag]) + size + value
-der = tlv(0x30, tlv(0x1A, b"PKCS#11 Provider URI v1.0") + tlv(0x0C, sys.argv[1].encode()))
-print("-----BEGIN PKCS#11 PROVIDER URI-----")
-print("\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64)))
-print("-----END PKCS#11 PROVIDER URI-----")
-"#;
-
 /// A minimal HTTPS server: `python3 -c <this> CERT KEY PORT` loads the key with
 /// `load_cert_chain`, listens on 127.0.0.1:PORT (0: any free port), prints the port it got and
 /// answers every GET. The README shows the same script.
@@ -102,7 +89,7 @@ server.serve_forever()
 
 /// The absolute path of `program`, searched in PATH and in the sbin directories a non-root PATH
 /// often lacks (nginx and haproxy live in /usr/sbin); panics with an install hint if missing.
-fn require_program(program: &str) -> PathBuf {
+pub(crate) fn require_program(program: &str) -> PathBuf {
     let hint = PROGRAMS
         .iter()
         .find(|(name, _)| *name == program)
@@ -160,7 +147,7 @@ fn python_ssl_module(python: &Path) -> PathBuf {
 }
 
 /// `program` with our provider and the fixture's token: the environment a user gives a server.
-fn with_provider(fx: &Fixture, program: &Path) -> Command {
+pub(crate) fn with_provider(fx: &Fixture, program: &Path) -> Command {
     // The fixture writes openssl.cnf on every provider run; this one also proves it loads.
     fx.openssl(&["list", "-providers"]).success();
     let mut command = Command::new(program);
@@ -176,7 +163,7 @@ fn with_provider(fx: &Fixture, program: &Path) -> Command {
 }
 
 /// `program` with OpenSSL's default provider only: the independent peer.
-fn without_provider(program: &Path) -> Command {
+pub(crate) fn without_provider(program: &Path) -> Command {
     let mut command = Command::new(program);
     command
         .env("OPENSSL_CONF", "/dev/null")
@@ -185,13 +172,13 @@ fn without_provider(program: &Path) -> Command {
     command
 }
 
-fn run(fx: &Fixture, command: &mut Command) -> Ran {
+pub(crate) fn run(fx: &Fixture, command: &mut Command) -> Ran {
     run_command(command, Path::new(&fx.file("")), Some(&fx.provider_log()))
 }
 
 /// Which end of a TLS connection a certificate is for.
 #[derive(Clone, Copy)]
-enum Role {
+pub(crate) enum Role {
     Server,
     Client,
 }
@@ -200,13 +187,13 @@ enum Role {
 /// certificate (critical `basicConstraints` CA:TRUE, `keyUsage` keyCertSign, a subject key
 /// identifier) and leaves that name it by authority key identifier: OpenSSL 3.5's X.509 checks
 /// (curl: "invalid CA certificate") refuse a self-signed certificate without them as a CA.
-struct Ca {
-    cert: String,
+pub(crate) struct Ca {
+    pub(crate) cert: String,
     key: String,
 }
 
 impl Ca {
-    fn new(fx: &Fixture) -> Ca {
+    pub(crate) fn new(fx: &Fixture) -> Ca {
         let cert = fx.file("ca.crt");
         let key = fx.file("ca.key");
         fx.software_openssl(&[
@@ -238,7 +225,7 @@ impl Ca {
 
     /// A certificate for `public_key` (PEM) named `name`, valid for `localhost`/127.0.0.1 as
     /// a server, or as a TLS client.
-    fn issue(&self, fx: &Fixture, public_key: &str, name: &str, role: Role) -> String {
+    pub(crate) fn issue(&self, fx: &Fixture, public_key: &str, name: &str, role: Role) -> String {
         let (subject, extensions) = match role {
             Role::Server => (
                 "/CN=localhost",
@@ -280,14 +267,14 @@ impl Ca {
 }
 
 /// A key generated on the token, its certificate and the PEM-URI file naming it.
-struct TokenCredential {
+pub(crate) struct TokenCredential {
     /// PEM-URI key file, written without the provider.
-    key_file: String,
+    pub(crate) key_file: String,
     /// Certificate issued by the fixture's CA for the token key.
-    cert: String,
+    pub(crate) cert: String,
     /// The token's public key as pkcs11-tool reads it (PEM).
-    public_key: String,
-    key_type: KeyType,
+    pub(crate) public_key: String,
+    pub(crate) key_type: KeyType,
 }
 
 /// Generates a `key_type` key labelled `name` on the token and issues its certificate; checks
@@ -342,7 +329,7 @@ fn assert_key_file_is_token_key(fx: &Fixture, credential: &TokenCredential) {
 // ---------------------------------------------------------------------------------------------
 
 /// A running server; dropping it kills its process group (nginx workers included).
-struct Server {
+pub(crate) struct Server {
     name: &'static str,
     child: Child,
     command: String,
@@ -354,14 +341,14 @@ struct Server {
 }
 
 /// How a server start ended.
-enum Startup {
+pub(crate) enum Startup {
     Listening,
     Exited(ExitStatus),
 }
 
 impl Server {
     /// Starts `command` in its own process group, output to `<dir>/<name>.{stdout,stderr}`.
-    fn start(fx: &Fixture, name: &'static str, mut command: Command) -> Server {
+    pub(crate) fn start(fx: &Fixture, name: &'static str, mut command: Command) -> Server {
         let stdout = PathBuf::from(fx.file(&format!("{name}.stdout")));
         let stderr = PathBuf::from(fx.file(&format!("{name}.stderr")));
         let description = format!("{command:?}");
@@ -410,7 +397,7 @@ impl Server {
     }
 
     /// Waits for a stdout line containing `marker` followed by the port (s_server, Python).
-    fn wait_reported_port(&mut self, marker: &str) -> Option<u16> {
+    pub(crate) fn wait_reported_port(&mut self, marker: &str) -> Option<u16> {
         let mut port = None;
         let startup = self.wait(|server| {
             let (stdout, stderr) = server.output();
@@ -424,13 +411,13 @@ impl Server {
     }
 
     /// (stdout, stderr) so far.
-    fn output(&self) -> (String, String) {
+    pub(crate) fn output(&self) -> (String, String) {
         let read =
             |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
         (read(&self.stdout), read(&self.stderr))
     }
 
-    fn report(&self) -> String {
+    pub(crate) fn report(&self) -> String {
         let (stdout, stderr) = self.output();
         let log = fs::read_to_string(&self.provider_log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
@@ -521,7 +508,7 @@ fn reported_port(text: &str, marker: &str) -> Option<u16> {
 
 /// Starts a server on a free port (retrying when another process took it first) and waits for it
 /// to listen; panics with the server's output if it exits instead.
-fn start_listening(
+pub(crate) fn start_listening(
     fx: &Fixture,
     name: &'static str,
     command: impl Fn(u16) -> Command,
@@ -543,12 +530,12 @@ fn start_listening(
 // ---------------------------------------------------------------------------------------------
 
 /// What a TLS server on `port` must show a client that trusts only `ca`.
-struct ServedKey<'a> {
-    port: u16,
-    ca: &'a Ca,
-    credential: &'a TokenCredential,
+pub(crate) struct ServedKey<'a> {
+    pub(crate) port: u16,
+    pub(crate) ca: &'a Ca,
+    pub(crate) credential: &'a TokenCredential,
     /// The HTTP response body the server sends.
-    body: &'a str,
+    pub(crate) body: &'a str,
 }
 
 /// curl (no provider) gets `body` over a verified connection, and s_client (no provider) completes
@@ -591,7 +578,7 @@ fn assert_serves_with_token_key(fx: &Fixture, served: &ServedKey<'_>) {
     );
 }
 
-fn assert_s_client_verifies(
+pub(crate) fn assert_s_client_verifies(
     fx: &Fixture,
     served: &ServedKey<'_>,
     options: &[&str],
@@ -1145,31 +1132,15 @@ fn encoder_output_parses_as_pem_uri_structure() {
     }
 }
 
-/// The README's Python writer produces exactly the file of [`pem_uri_file`].
-#[test]
-fn python_writer_matches_the_encoder() {
-    let python = require_program("python3");
-    let fx = Fixture::new("programs-python-writer");
-    let long_label = "y".repeat(200);
-    for uri in [fx.private_key_uri("key"), fx.private_key_uri(&long_label)] {
-        let written = run(
-            &fx,
-            without_provider(&python).args(["-c", PYTHON_PEM_URI_WRITER, &uri]),
-        )
-        .success();
-        assert_eq!(written.stdout(), pem_uri_file(&uri), "{}", written.report());
-    }
-}
-
 /// The README's "Use with nginx / HAProxy / curl / Python" section shows what these tests run:
-/// both Python scripts line for line, and the nginx and HAProxy settings they depend on.
+/// the Python server line for line, and the nginx and HAProxy settings they depend on.
 #[test]
 fn readme_shows_the_tested_configurations() {
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("read README.md");
     let readme_lines: Vec<&str> = readme.lines().map(str::trim).collect();
     let mut missing = Vec::new();
-    for script in [PYTHON_PEM_URI_WRITER, PYTHON_HTTPS_SERVER] {
+    for script in [PYTHON_HTTPS_SERVER] {
         for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
             if !readme_lines.contains(&line) {
                 missing.push(line.to_owned());

@@ -31,7 +31,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::common::pemfile::pem_uri_file;
-use crate::common::{Fixture, KeyType, SignatureCheck, run_command};
+use crate::common::{Fixture, KeyType, SignatureCheck, provider_error_texts, run_command};
 
 /// How long one run may take before it counts as hung and is killed.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -116,27 +116,9 @@ impl Outcome {
         self
     }
 
-    /// The errors this provider raised (library field `pkcs11`, the provider's name in the
-    /// fixture config): the text after the library field, lower case, without any word that
-    /// holds a `pkcs11:` URI (the tools echo URIs, which may contain the words looked for).
+    /// The errors this provider raised (see `provider_error_texts`).
     fn provider_errors(&self) -> Vec<String> {
-        self.stderr
-            .lines()
-            .filter_map(|line| {
-                // `<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>`
-                match line.splitn(5, ':').collect::<Vec<_>>()[..] {
-                    [_, "error", _, "pkcs11", text] => Some(text),
-                    _ => None,
-                }
-            })
-            .map(|text| {
-                text.split_whitespace()
-                    .filter(|word| !word.contains("pkcs11:"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase()
-            })
-            .collect()
+        provider_error_texts(&self.stderr)
     }
 
     /// Asserts that one provider error mentions all of `words` (case-insensitive).

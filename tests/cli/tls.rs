@@ -1,8 +1,10 @@
 //! TLS with token keys (issue 4, item 2): `openssl s_server -key <pkcs11 uri>` against an
 //! `openssl s_client` that runs WITHOUT the provider (`OPENSSL_CONF=/dev/null`) and trusts only
 //! the server's certificate, for TLS 1.3 and 1.2 with RSA (PSS in 1.3; PSS or PKCS#1 v1.5 in 1.2),
-//! ECDSA P-256/P-384 and Ed25519 (1.3); mutual TLS with the client key on the token and a server
-//! without the provider; a C program (tests/programs/early_ctx.c) that creates its `SSL_CTX`s
+//! ECDSA P-256/P-384 and Ed25519 (1.3); TLS 1.2 RSA key exchange (`AES128-SHA`), where the token
+//! decrypts the client's pre-master secret, and ECDHE whose key shares and secrets are made on
+//! the token under `-propquery '?provider=pkcs11'` (issue 12); mutual TLS with the client key on the
+//! token and a server without the provider; a C program (tests/programs/early_ctx.c) that creates its `SSL_CTX`s
 //! before loading the key through `OSSL_STORE`; and `s_server` refusing a public-key or missing
 //! object as its key with a provider error, not a crash.
 //!
@@ -335,6 +337,146 @@ fn ed25519_tls13() {
         digest: None,
     };
     assert_handshake(&fx, &uri, &cert, &[], &expect);
+}
+
+/// TLS 1.2 RSA key exchange: the client encrypts the pre-master secret to the certificate's key
+/// and the server's token decrypts it (RSA_PKCS1_WITH_TLS_PADDING); the handshake completes
+/// only if both sides then hold the same master secret (the Finished messages check it). The
+/// provider log shows the decryption on the token. `server_args` are added to `s_server`'s.
+fn assert_rsa_key_exchange(name: &str, server_args: &[&str]) -> String {
+    let (fx, uri, cert) = server_fixture(name, KeyType::Rsa2048);
+    let mut args = vec![
+        "-key",
+        &uri,
+        "-cert",
+        &cert,
+        "-tls1_2",
+        "-cipher",
+        "AES128-SHA",
+    ];
+    args.extend_from_slice(server_args);
+    let server = Server::start(&fx, fx.provider_command("openssl"), "rsa-kx", &args);
+    let client = software_client(
+        &fx,
+        server.port,
+        &cert,
+        &["-tls1_2", "-cipher", "AES128-SHA"],
+    );
+    let log = server.finish();
+    let report = format!(
+        "--- client ---\n{}\n--- server ---\n{}",
+        client.report(),
+        log.report()
+    );
+    let stdout = client.stdout();
+    // s_client names the cipher's own protocol on the "New," line (SSLv3 for AES128-SHA).
+    for wanted in [
+        "Cipher is AES128-SHA",
+        "Protocol  : TLSv1.2",
+        "Verify return code: 0 (ok)",
+    ] {
+        assert!(
+            client.output.status.success() && stdout.contains(wanted),
+            "client output lacks {wanted:?}\n{report}"
+        );
+    }
+    assert!(
+        log.stdout.contains("1 server accepts that finished"),
+        "the server did not finish the handshake\n{report}"
+    );
+    let provider_log = fs::read_to_string(fx.provider_log()).unwrap_or_default();
+    assert!(
+        provider_log.contains("C_DecryptInit/C_Decrypt"),
+        "no decryption on the token in the provider log\n{report}"
+    );
+    provider_log
+}
+
+#[test]
+fn rsa_key_exchange_tls12() {
+    assert_rsa_key_exchange("tls-rsa-kx", &[]);
+}
+
+/// The same with `s_server -async`: the decryption runs on a worker thread while the handshake's
+/// ASYNC job waits (the worker pool starts, and the handshake completes).
+#[test]
+fn rsa_key_exchange_tls12_async() {
+    let provider_log = assert_rsa_key_exchange("tls-rsa-kx-async", &["-async"]);
+    assert!(
+        provider_log.contains("workers, queue of"),
+        "no asynchronous worker pool started\n{provider_log}"
+    );
+}
+
+/// ECDHE with `s_server -propquery '?provider=pkcs11'`: libssl takes the P-256/P-384 groups
+/// from this provider, so each handshake's key share is an ephemeral key pair on the token
+/// (session objects, destroyed after the handshake) and the shared secret is derived there.
+/// The default-provider client completes TLS 1.3 and TLS 1.2 (ECDHE-ECDSA) handshakes, and no
+/// key is left on the token.
+#[test]
+fn ecdhe_on_the_token_with_propquery() {
+    let (fx, uri, cert) = server_fixture("tls-ecdhe-token", KeyType::EcP256);
+    let keys_before = fx.token().list_objects("privkey", true);
+    for (protocol, group) in [
+        ("-tls1_3", "P-256"),
+        ("-tls1_3", "P-384"),
+        ("-tls1_2", "P-256"),
+    ] {
+        let server = Server::start(
+            &fx,
+            fx.provider_command("openssl"),
+            &format!("ecdhe{protocol}{group}"),
+            &[
+                "-propquery",
+                "?provider=pkcs11",
+                "-key",
+                &uri,
+                "-cert",
+                &cert,
+                protocol,
+                "-groups",
+                group,
+            ],
+        );
+        let client = software_client(&fx, server.port, &cert, &[protocol, "-groups", group]);
+        let log = server.finish();
+        let report = format!(
+            "--- client ---\n{}\n--- server ---\n{}",
+            client.report(),
+            log.report()
+        );
+        let curve = if group == "P-256" {
+            "prime256v1"
+        } else {
+            "secp384r1"
+        };
+        for wanted in [
+            format!("Server Temp Key: ECDH, {curve}"),
+            "Verify return code: 0 (ok)".to_owned(),
+        ] {
+            assert!(
+                client.output.status.success() && client.stdout().contains(&wanted),
+                "client output lacks {wanted:?}\n{report}"
+            );
+        }
+        assert!(
+            log.stdout.contains("1 server accepts that finished"),
+            "the server did not finish the handshake\n{report}"
+        );
+    }
+    let provider_log = fs::read_to_string(fx.provider_log()).unwrap_or_default();
+    for wanted in [
+        "C_GenerateKeyPair CKM_EC_KEY_PAIR_GEN",
+        "CKM_ECDH1_DERIVE",
+        "destroyed 2 session objects of an ephemeral key",
+    ] {
+        assert_eq!(
+            provider_log.matches(wanted).count(),
+            3,
+            "{wanted:?} not once per handshake\n{provider_log}"
+        );
+    }
+    assert_eq!(fx.token().list_objects("privkey", true), keys_before);
 }
 
 /// Mutual TLS: the client's key is on the token (`s_client -key <uri> -cert client.crt` with the

@@ -353,8 +353,18 @@ impl Fixture {
     /// Compiles `tests/programs/<name>.c` against libssl/libcrypto into the fixture directory
     /// and returns the executable's path.
     pub(crate) fn compile_program(&self, name: &str) -> String {
+        self.compile_c("tests/programs", name)
+    }
+
+    /// Compiles `examples/<name>.c` (an example program of the README) like
+    /// [`Fixture::compile_program`].
+    pub(crate) fn compile_example(&self, name: &str) -> String {
+        self.compile_c("examples", name)
+    }
+
+    fn compile_c(&self, folder: &str, name: &str) -> String {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/programs")
+            .join(folder)
             .join(format!("{name}.c"));
         let binary = self.file(name);
         let mut cc = Command::new("cc");
@@ -551,7 +561,8 @@ impl Ran {
         if self.timed_out {
             let _ = write!(
                 text,
-                " (killed after {RUN_TIMEOUT:?}; waiting for a PIN prompt?)"
+                " (killed at its time limit, {RUN_TIMEOUT:?} unless the test chose another; \
+                 waiting for a PIN prompt?)"
             );
         }
         let stdout = self.stdout();
@@ -626,25 +637,7 @@ impl Ran {
     /// searched: the `openssl` tools echo the URI, which may itself contain the words.
     #[track_caller]
     pub(crate) fn assert_provider_error(&self, words: &[&str]) {
-        let stderr = self.stderr();
-        let provider_errors: Vec<String> = stderr
-            .lines()
-            .filter_map(|line| {
-                // `<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>`
-                let fields: Vec<&str> = line.splitn(5, ':').collect();
-                match fields[..] {
-                    [_, "error", _, "pkcs11", text] => Some(text),
-                    _ => None,
-                }
-            })
-            .map(|text| {
-                text.split_whitespace()
-                    .filter(|word| !word.starts_with("pkcs11:"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase()
-            })
-            .collect();
+        let provider_errors = provider_error_texts(&self.stderr());
         assert!(
             provider_errors
                 .iter()
@@ -655,11 +648,45 @@ impl Ran {
     }
 }
 
+/// The texts of the errors this provider raised in `stderr` (OpenSSL error lines whose library
+/// field is `pkcs11`, the provider's name in the fixture config): the part after the library
+/// field, lower case, without any word that holds a `pkcs11:` URI (the tools echo URIs, which
+/// may contain the words a test looks for).
+pub(crate) fn provider_error_texts(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            // `<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>`
+            match line.splitn(5, ':').collect::<Vec<_>>()[..] {
+                [_, "error", _, "pkcs11", text] => Some(text),
+                _ => None,
+            }
+        })
+        .map(|text| {
+            text.split_whitespace()
+                .filter(|word| !word.contains("pkcs11:"))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        })
+        .collect()
+}
+
 static RUN_NUMBER: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `command` with stdin closed and stdout/stderr in `<dir>/runs/N.*`, killing it after
 /// [`RUN_TIMEOUT`].
 pub(crate) fn run_command(command: &mut Command, dir: &Path, provider_log: Option<&Path>) -> Ran {
+    run_command_for(command, dir, provider_log, RUN_TIMEOUT)
+}
+
+/// [`run_command`] with another time limit (a run under valgrind).
+pub(crate) fn run_command_for(
+    command: &mut Command,
+    dir: &Path,
+    provider_log: Option<&Path>,
+    timeout: Duration,
+) -> Ran {
     let number = RUN_NUMBER.fetch_add(1, Ordering::Relaxed);
     let runs = dir.join("runs");
     fs::create_dir_all(&runs).expect("create runs directory");
@@ -673,7 +700,7 @@ pub(crate) fn run_command(command: &mut Command, dir: &Path, provider_log: Optio
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {description}: {e}"));
-    let deadline = Instant::now() + RUN_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     let status: ExitStatus = loop {
         if let Some(status) = child.try_wait().expect("wait for child") {

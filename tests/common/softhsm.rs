@@ -309,6 +309,21 @@ impl Token {
         })
     }
 
+    /// `pkcs11-tool --list-objects --type <object_type>` output (`privkey`, `pubkey`, ...),
+    /// logged in or not: without a login the token hides its private objects (CKA_PRIVATE).
+    pub(crate) fn list_objects(&self, object_type: &str, login: bool) -> String {
+        let mut command = if login {
+            self.pkcs11_tool_login()
+        } else {
+            self.pkcs11_tool()
+        };
+        command
+            .args(["--list-objects", "--type", object_type])
+            .run()
+            .success()
+            .stdout()
+    }
+
     /// `pkcs11-tool` on this token, logged in as the user.
     pub(crate) fn pkcs11_tool_login(&self) -> TokenCommand {
         let mut command = self.pkcs11_tool();

@@ -22,14 +22,32 @@
  *                      C_GetAttributeValue, C_GetTokenInfo, C_GetSlotList, C_Initialize.
  *                      CODE: a CKR_ name from codes[] or a number ("0x30", "48").
  *                      Example: FAULT_RULES=C_Sign:1:CKR_SESSION_HANDLE_INVALID,C_OpenSession:3-:CKR_SESSION_COUNT
+ *                      A C_Sign, C_SignUpdate or C_SignFinal that does not reach the real module
+ *                      (rule, removal, stale session) also ends the real module's signing
+ *                      operation, as a token ends it when the call fails (PKCS#11 5.12), so the
+ *                      session can start the next signature.
  *
  *   FAULT_DELAY_US     comma-separated FUNCTION:MICROSECONDS: sleep that long before every call
  *                      of FUNCTION (a slow network HSM). Example: FAULT_DELAY_US=C_Sign:20000
+ *
+ *   FAULT_GATHER       comma-separated FUNCTION:N:TIMEOUT_US: a call of FUNCTION waits (before
+ *                      its delay) until N calls of it are in progress at once; then every waiting
+ *                      call goes on and later calls no longer wait. If TIMEOUT_US passes first,
+ *                      the waiting calls go on and the gate stays open too (one timeout per
+ *                      process at most). It proves overlap without depending on timing: a caller
+ *                      that makes N calls at the same time always reaches "FUNCTION.peak N"
+ *                      (see FAULT_COUNT_FILE), one that makes them one after another never does.
+ *                      Example: FAULT_GATHER=C_Sign:8:10000000
  *
  *   FAULT_COUNT_FILE   path: after every wrapped call, the file is replaced (write to
  *                      PATH.tmp.PID, rename) by lines "FUNCTION COUNT" for each wrapped function
  *                      called so far in this process, e.g. "C_Login 1". Written on every call
  *                      because the provider never calls C_Finalize (quirk no-deinit).
+ *                      After the counts come lines "FUNCTION.peak N": the most calls of FUNCTION
+ *                      that were in progress at once in this process (entered the wrapper, its
+ *                      delay included, and not yet returned), e.g. "C_Sign.peak 16" when 16
+ *                      threads signed at the same time. A peak above 1 proves that calls
+ *                      overlapped, without measuring time.
  *
  *   FAULT_TOKEN_FLAGS  flags ORed into CK_TOKEN_INFO.flags by C_GetTokenInfo, separated by ',',
  *                      '+' or '|': CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED,
@@ -62,7 +80,7 @@
  *
  * Thread safety: one mutex guards the counters, the session table and the removal state; the
  * configuration is written once (pthread_once) and only read afterwards. Delays sleep outside
- * the mutex. Calls into the real module are made outside the mutex, except the
+ * the mutex; a FAULT_GATHER wait releases it (condition variable). Calls into the real module are made outside the mutex, except the
  * C_CloseAllSessions of a re-insertion.
  */
 #include <dlfcn.h>
@@ -173,6 +191,8 @@ static struct {
     struct rule rules[MAX_RULES];
     size_t nrules;
     unsigned long delay_us[F_COUNT];
+    unsigned long gather_n[F_COUNT];  /* 0: no gate */
+    unsigned long gather_us[F_COUNT];
     const char *count_file;
     CK_FLAGS token_flags;
     const char *protected_pin;
@@ -184,6 +204,10 @@ static struct {
 /* Mutable state, under `lock`. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long calls[F_COUNT];
+static unsigned long active[F_COUNT]; /* calls in progress now */
+static unsigned long peak[F_COUNT];   /* most calls in progress at once */
+static int gather_open[F_COUNT];      /* the FAULT_GATHER gate of the function opened */
+static pthread_cond_t gathered = PTHREAD_COND_INITIALIZER;
 static struct session sessions[MAX_SESSIONS];
 static size_t nsessions;
 static int removed;          /* the token is out */
@@ -307,6 +331,36 @@ static void parse_delays(char *text)
     }
 }
 
+static void parse_gather(char *text)
+{
+    char *save = NULL;
+
+    for (char *item = strtok_r(text, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *count = strchr(item, ':'), *timeout, *end1, *end2, original[256];
+        unsigned long n, us;
+        int fn;
+
+        snprintf(original, sizeof(original), "%s", item);
+        if (count == NULL || (timeout = strchr(count + 1, ':')) == NULL) {
+            complain("FAULT_GATHER", original);
+            continue;
+        }
+        *count++ = '\0';
+        *timeout++ = '\0';
+        fn = lookup_function(item);
+        errno = 0;
+        n = strtoul(count, &end1, 10);
+        us = strtoul(timeout, &end2, 10);
+        if (fn < 0 || errno != 0 || end1 == count || *end1 != '\0' || end2 == timeout
+            || *end2 != '\0' || n < 2 || us == 0) {
+            complain("FAULT_GATHER", original);
+            continue;
+        }
+        config.gather_n[fn] = n;
+        config.gather_us[fn] = us;
+    }
+}
+
 static void parse_token_flags(char *text)
 {
     char *save = NULL;
@@ -323,7 +377,7 @@ static void parse_token_flags(char *text)
     }
 }
 
-/* A private, writable copy of an environment variable (never freed: lives for the process). */
+/* A private, writable copy of an environment variable, or NULL when it is unset or empty. */
 static char *env_copy(const char *name)
 {
     const char *value = getenv(name);
@@ -334,16 +388,23 @@ static void parse_config(void)
 {
     char *text;
 
+    /* The parsers keep nothing of the text they cut up (memory checkers see no leak). */
     if ((text = env_copy("FAULT_RULES")) != NULL)
         parse_rules(text);
+    free(text);
     if ((text = env_copy("FAULT_DELAY_US")) != NULL)
         parse_delays(text);
+    free(text);
+    if ((text = env_copy("FAULT_GATHER")) != NULL)
+        parse_gather(text);
+    free(text);
     if ((text = env_copy("FAULT_TOKEN_FLAGS")) != NULL)
         parse_token_flags(text);
+    free(text);
     config.count_file = env_copy("FAULT_COUNT_FILE");
     config.protected_pin = env_copy("FAULT_PROTECTED_PIN");
     config.removed_file = env_copy("FAULT_REMOVED_FILE");
-    text = env_copy("FAULT_REMOVAL_LOGOUT");
+    text = getenv("FAULT_REMOVAL_LOGOUT");
     config.removal_logout = text != NULL && strcmp(text, "1") == 0;
     config.utc_time = env_copy("FAULT_UTC_TIME");
 }
@@ -367,15 +428,47 @@ static void write_counts(void)
     for (int i = 0; i < F_COUNT; i++)
         if (calls[i] > 0)
             fprintf(out, "%s %lu\n", functions[i], calls[i]);
+    for (int i = 0; i < F_COUNT; i++)
+        if (peak[i] > 0)
+            fprintf(out, "%s.peak %lu\n", functions[i], peak[i]);
     if (fclose(out) == 0)
         rename(tmp, config.count_file);
     else
         unlink(tmp);
 }
 
+/* The FAULT_GATHER gate of `fn`; called with `lock` held, just after the call was counted. */
+static void gather(enum fn_id fn)
+{
+    struct timespec until;
+
+    if (config.gather_n[fn] == 0 || gather_open[fn])
+        return;
+    if (active[fn] >= config.gather_n[fn]) {
+        gather_open[fn] = 1;
+        pthread_cond_broadcast(&gathered);
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(config.gather_us[fn] / 1000000);
+    until.tv_nsec += (long)(config.gather_us[fn] % 1000000) * 1000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    while (!gather_open[fn]) {
+        if (pthread_cond_timedwait(&gathered, &lock, &until) == ETIMEDOUT) {
+            /* Given up: the gate opens for good, so a failing test waits once, not per call. */
+            gather_open[fn] = 1;
+            pthread_cond_broadcast(&gathered);
+        }
+    }
+}
+
 /*
- * Counts a call of `fn`, sleeps its delay, and returns 1 with *rv set when a rule replaces the
- * call; 0 means "forward".
+ * Counts a call of `fn` (and one more call of it in progress: the wrapper must end with
+ * leave()), sleeps its delay, and returns 1 with *rv set when a rule replaces the call; 0 means
+ * "forward".
  */
 static int injected(enum fn_id fn, CK_RV *rv)
 {
@@ -384,6 +477,8 @@ static int injected(enum fn_id fn, CK_RV *rv)
 
     pthread_mutex_lock(&lock);
     n = ++calls[fn];
+    if (++active[fn] > peak[fn])
+        peak[fn] = active[fn];
     for (size_t i = 0; i < config.nrules; i++) {
         const struct rule *rule = &config.rules[i];
         if (rule->fn == fn && n >= rule->first && (rule->last == 0 || n <= rule->last)) {
@@ -393,6 +488,7 @@ static int injected(enum fn_id fn, CK_RV *rv)
         }
     }
     write_counts();
+    gather(fn);
     pthread_mutex_unlock(&lock);
     if (us > 0) {
         struct timespec pause = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
@@ -400,6 +496,15 @@ static int injected(enum fn_id fn, CK_RV *rv)
             ;
     }
     return hit;
+}
+
+/* Ends a call of `fn` that injected() counted; returns `rv`, the call's result. */
+static CK_RV leave(enum fn_id fn, CK_RV rv)
+{
+    pthread_mutex_lock(&lock);
+    active[fn]--;
+    pthread_mutex_unlock(&lock);
+    return rv;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -530,6 +635,11 @@ static int token_call_blocked(enum fn_id fn, CK_RV *rv)
 /* Wrappers                                                                                 */
 /* ---------------------------------------------------------------------------------------- */
 
+/*
+ * Every wrapper returns through leave(F_..., rv) once injected() has counted the call, so each
+ * call counted as in progress is ended, whatever the path.
+ */
+
 static CK_RV w_Initialize(void *args)
 {
     CK_RV rv;
@@ -537,96 +647,99 @@ static CK_RV w_Initialize(void *args)
     pthread_once(&config_once, parse_config);
     if (config.bad)
         return CKR_ARGUMENTS_BAD;
-    if (injected(F_INITIALIZE, &rv))
-        return rv;
-    return real->C_Initialize(args);
+    if (!injected(F_INITIALIZE, &rv))
+        rv = real->C_Initialize(args);
+    return leave(F_INITIALIZE, rv);
 }
 
 static CK_RV w_Finalize(void *reserved)
 {
     CK_RV rv;
 
-    if (injected(F_FINALIZE, &rv))
-        return rv;
-    rv = real->C_Finalize(reserved);
-    if (rv == CKR_OK) {
-        pthread_mutex_lock(&lock);
-        nsessions = 0;
-        pthread_mutex_unlock(&lock);
+    if (!injected(F_FINALIZE, &rv)) {
+        rv = real->C_Finalize(reserved);
+        if (rv == CKR_OK) {
+            pthread_mutex_lock(&lock);
+            nsessions = 0;
+            pthread_mutex_unlock(&lock);
+        }
     }
-    return rv;
+    return leave(F_FINALIZE, rv);
 }
 
 static CK_RV w_GetInfo(CK_INFO_PTR info)
 {
     CK_RV rv;
 
-    if (injected(F_GET_INFO, &rv))
-        return rv;
-    return real->C_GetInfo(info);
+    if (!injected(F_GET_INFO, &rv))
+        rv = real->C_GetInfo(info);
+    return leave(F_GET_INFO, rv);
 }
 
 static CK_RV w_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 {
     CK_RV rv;
 
-    if (injected(F_GET_SLOT_LIST, &rv))
-        return rv;
-    if (token_present && token_removed()) {
-        if (count == NULL)
-            return CKR_ARGUMENTS_BAD;
-        *count = 0;
-        return CKR_OK;
+    if (!injected(F_GET_SLOT_LIST, &rv)) {
+        if (!token_present || !token_removed()) {
+            rv = real->C_GetSlotList(token_present, list, count);
+        } else if (count == NULL) {
+            rv = CKR_ARGUMENTS_BAD;
+        } else {
+            *count = 0;
+            rv = CKR_OK;
+        }
     }
-    return real->C_GetSlotList(token_present, list, count);
+    return leave(F_GET_SLOT_LIST, rv);
 }
 
 static CK_RV w_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
 {
     CK_RV rv;
 
-    if (injected(F_GET_SLOT_INFO, &rv))
-        return rv;
-    rv = real->C_GetSlotInfo(slot, info);
-    if (rv == CKR_OK && token_removed())
-        info->flags &= ~CKF_TOKEN_PRESENT;
-    return rv;
+    if (!injected(F_GET_SLOT_INFO, &rv)) {
+        rv = real->C_GetSlotInfo(slot, info);
+        if (rv == CKR_OK && token_removed())
+            info->flags &= ~CKF_TOKEN_PRESENT;
+    }
+    return leave(F_GET_SLOT_INFO, rv);
 }
 
 static CK_RV w_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 {
     CK_RV rv;
 
-    if (token_call_blocked(F_GET_TOKEN_INFO, &rv))
-        return rv;
-    rv = real->C_GetTokenInfo(slot, info);
-    if (rv == CKR_OK)
-        info->flags |= config.token_flags;
-    if (rv == CKR_OK && config.utc_time != NULL) {
-        size_t len = strlen(config.utc_time);
-        memset(info->utcTime, 0, sizeof info->utcTime);
-        memcpy(info->utcTime, config.utc_time, len < sizeof info->utcTime ? len : sizeof info->utcTime);
-        info->flags |= CKF_CLOCK_ON_TOKEN;
+    if (!token_call_blocked(F_GET_TOKEN_INFO, &rv)) {
+        rv = real->C_GetTokenInfo(slot, info);
+        if (rv == CKR_OK)
+            info->flags |= config.token_flags;
+        if (rv == CKR_OK && config.utc_time != NULL) {
+            size_t len = strlen(config.utc_time);
+            memset(info->utcTime, 0, sizeof info->utcTime);
+            memcpy(info->utcTime, config.utc_time,
+                   len < sizeof info->utcTime ? len : sizeof info->utcTime);
+            info->flags |= CKF_CLOCK_ON_TOKEN;
+        }
     }
-    return rv;
+    return leave(F_GET_TOKEN_INFO, rv);
 }
 
 static CK_RV w_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {
     CK_RV rv;
 
-    if (token_call_blocked(F_GET_MECHANISM_LIST, &rv))
-        return rv;
-    return real->C_GetMechanismList(slot, list, count);
+    if (!token_call_blocked(F_GET_MECHANISM_LIST, &rv))
+        rv = real->C_GetMechanismList(slot, list, count);
+    return leave(F_GET_MECHANISM_LIST, rv);
 }
 
 static CK_RV w_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
 {
     CK_RV rv;
 
-    if (token_call_blocked(F_GET_MECHANISM_INFO, &rv))
-        return rv;
-    return real->C_GetMechanismInfo(slot, type, info);
+    if (!token_call_blocked(F_GET_MECHANISM_INFO, &rv))
+        rv = real->C_GetMechanismInfo(slot, type, info);
+    return leave(F_GET_MECHANISM_INFO, rv);
 }
 
 static CK_RV w_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, void *application, CK_NOTIFY notify,
@@ -634,43 +747,47 @@ static CK_RV w_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, void *application, C
 {
     CK_RV rv;
 
-    if (injected(F_OPEN_SESSION, &rv))
-        return rv;
-    if (token_removed())
-        return CKR_DEVICE_REMOVED;
-    rv = real->C_OpenSession(slot, flags, application, notify, session);
-    if (rv == CKR_OK && session != NULL)
-        remember_session(*session, slot);
-    return rv;
+    if (!injected(F_OPEN_SESSION, &rv)) {
+        if (token_removed()) {
+            rv = CKR_DEVICE_REMOVED;
+        } else {
+            rv = real->C_OpenSession(slot, flags, application, notify, session);
+            if (rv == CKR_OK && session != NULL)
+                remember_session(*session, slot);
+        }
+    }
+    return leave(F_OPEN_SESSION, rv);
 }
 
 static CK_RV w_CloseSession(CK_SESSION_HANDLE session)
 {
     CK_RV rv;
 
-    if (injected(F_CLOSE_SESSION, &rv))
-        return rv;
-    forget_session(session);
-    return real->C_CloseSession(session);
+    if (!injected(F_CLOSE_SESSION, &rv)) {
+        forget_session(session);
+        rv = real->C_CloseSession(session);
+    }
+    return leave(F_CLOSE_SESSION, rv);
 }
 
 static CK_RV w_CloseAllSessions(CK_SLOT_ID slot)
 {
     CK_RV rv;
 
-    if (injected(F_CLOSE_ALL_SESSIONS, &rv))
-        return rv;
-    forget_slot_sessions(slot);
-    return real->C_CloseAllSessions(slot);
+    if (!injected(F_CLOSE_ALL_SESSIONS, &rv)) {
+        forget_slot_sessions(slot);
+        rv = real->C_CloseAllSessions(slot);
+    }
+    return leave(F_CLOSE_ALL_SESSIONS, rv);
 }
 
 static CK_RV w_GetSessionInfo(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info)
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_GET_SESSION_INFO, session, &rv))
-        return rv;
-    return real->C_GetSessionInfo(session, info);
+    if (!session_call_blocked(F_GET_SESSION_INFO, session, &rv))
+        rv = real->C_GetSessionInfo(session, info);
+    return leave(F_GET_SESSION_INFO, rv);
 }
 
 static CK_RV w_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
@@ -679,25 +796,26 @@ static CK_RV w_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHAR_P
     CK_RV rv;
 
     if (session_call_blocked(F_LOGIN, session, &rv))
-        return rv;
-    if (config.token_flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
-        if (pin != NULL)
-            return CKR_ARGUMENTS_BAD;
-        if (config.protected_pin == NULL)
-            return CKR_PIN_INCORRECT;
-        return real->C_Login(session, user, (CK_UTF8CHAR_PTR)config.protected_pin,
-                             (CK_ULONG)strlen(config.protected_pin));
-    }
-    return real->C_Login(session, user, pin, pin_len);
+        return leave(F_LOGIN, rv);
+    if (!(config.token_flags & CKF_PROTECTED_AUTHENTICATION_PATH))
+        rv = real->C_Login(session, user, pin, pin_len);
+    else if (pin != NULL)
+        rv = CKR_ARGUMENTS_BAD;
+    else if (config.protected_pin == NULL)
+        rv = CKR_PIN_INCORRECT;
+    else
+        rv = real->C_Login(session, user, (CK_UTF8CHAR_PTR)config.protected_pin,
+                           (CK_ULONG)strlen(config.protected_pin));
+    return leave(F_LOGIN, rv);
 }
 
 static CK_RV w_Logout(CK_SESSION_HANDLE session)
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_LOGOUT, session, &rv))
-        return rv;
-    return real->C_Logout(session);
+    if (!session_call_blocked(F_LOGOUT, session, &rv))
+        rv = real->C_Logout(session);
+    return leave(F_LOGOUT, rv);
 }
 
 static CK_RV w_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
@@ -705,9 +823,9 @@ static CK_RV w_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_COPY_OBJECT, session, &rv))
-        return rv;
-    return real->C_CopyObject(session, object, templ, count, copy);
+    if (!session_call_blocked(F_COPY_OBJECT, session, &rv))
+        rv = real->C_CopyObject(session, object, templ, count, copy);
+    return leave(F_COPY_OBJECT, rv);
 }
 
 static CK_RV w_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
@@ -715,18 +833,18 @@ static CK_RV w_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_GET_ATTRIBUTE_VALUE, session, &rv))
-        return rv;
-    return real->C_GetAttributeValue(session, object, templ, count);
+    if (!session_call_blocked(F_GET_ATTRIBUTE_VALUE, session, &rv))
+        rv = real->C_GetAttributeValue(session, object, templ, count);
+    return leave(F_GET_ATTRIBUTE_VALUE, rv);
 }
 
 static CK_RV w_FindObjectsInit(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_FIND_OBJECTS_INIT, session, &rv))
-        return rv;
-    return real->C_FindObjectsInit(session, templ, count);
+    if (!session_call_blocked(F_FIND_OBJECTS_INIT, session, &rv))
+        rv = real->C_FindObjectsInit(session, templ, count);
+    return leave(F_FIND_OBJECTS_INIT, rv);
 }
 
 static CK_RV w_FindObjects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects,
@@ -734,27 +852,43 @@ static CK_RV w_FindObjects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objec
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_FIND_OBJECTS, session, &rv))
-        return rv;
-    return real->C_FindObjects(session, objects, max, count);
+    if (!session_call_blocked(F_FIND_OBJECTS, session, &rv))
+        rv = real->C_FindObjects(session, objects, max, count);
+    return leave(F_FIND_OBJECTS, rv);
 }
 
 static CK_RV w_FindObjectsFinal(CK_SESSION_HANDLE session)
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_FIND_OBJECTS_FINAL, session, &rv))
-        return rv;
-    return real->C_FindObjectsFinal(session);
+    if (!session_call_blocked(F_FIND_OBJECTS_FINAL, session, &rv))
+        rv = real->C_FindObjectsFinal(session);
+    return leave(F_FIND_OBJECTS_FINAL, rv);
 }
 
 static CK_RV w_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_SIGN_INIT, session, &rv))
-        return rv;
-    return real->C_SignInit(session, mechanism, key);
+    if (!session_call_blocked(F_SIGN_INIT, session, &rv))
+        rv = real->C_SignInit(session, mechanism, key);
+    return leave(F_SIGN_INIT, rv);
+}
+
+/*
+ * Ends the real module's signing operation on `session` after a signing call that failed here
+ * without reaching it: a token ends the operation when C_Sign, C_SignUpdate or C_SignFinal fails,
+ * and the caller may start the next one on the same session. The result is thrown away.
+ */
+static void end_real_signing(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len)
+{
+    CK_BYTE scratch[8192];
+    CK_ULONG len = sizeof(scratch);
+
+    if (data != NULL)
+        real->C_Sign(session, data, data_len, scratch, &len);
+    else
+        real->C_SignFinal(session, scratch, &len);
 }
 
 static CK_RV w_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
@@ -762,18 +896,22 @@ static CK_RV w_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_l
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_SIGN, session, &rv))
-        return rv;
-    return real->C_Sign(session, data, data_len, signature, signature_len);
+    if (!session_call_blocked(F_SIGN, session, &rv))
+        rv = real->C_Sign(session, data, data_len, signature, signature_len);
+    else
+        end_real_signing(session, data, data_len);
+    return leave(F_SIGN, rv);
 }
 
 static CK_RV w_SignUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_SIGN_UPDATE, session, &rv))
-        return rv;
-    return real->C_SignUpdate(session, part, part_len);
+    if (!session_call_blocked(F_SIGN_UPDATE, session, &rv))
+        rv = real->C_SignUpdate(session, part, part_len);
+    else
+        end_real_signing(session, NULL, 0);
+    return leave(F_SIGN_UPDATE, rv);
 }
 
 static CK_RV w_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR signature,
@@ -781,9 +919,11 @@ static CK_RV w_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR signature,
 {
     CK_RV rv;
 
-    if (session_call_blocked(F_SIGN_FINAL, session, &rv))
-        return rv;
-    return real->C_SignFinal(session, signature, signature_len);
+    if (!session_call_blocked(F_SIGN_FINAL, session, &rv))
+        rv = real->C_SignFinal(session, signature, signature_len);
+    else
+        end_real_signing(session, NULL, 0);
+    return leave(F_SIGN_FINAL, rv);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -43,6 +43,23 @@ fn der_reader_rejects_non_der_lengths() {
     for input in bad {
         assert_eq!(DerReader::new(&hex(input)).read(), None, "{input}");
     }
+    // The relaxed reader takes long-form lengths, and nothing else BER allows.
+    for (input, content) in [("048100", ""), ("0482000161", "61")] {
+        let bytes = hex(input);
+        let element = DerReader::with_long_lengths(&bytes).read();
+        assert_eq!(
+            element.map(|e| e.content),
+            Some(&hex(content)[..]),
+            "{input}"
+        );
+    }
+    for input in ["0480", "04ff", "048201", "04817f"] {
+        assert_eq!(
+            DerReader::with_long_lengths(&hex(input)).read(),
+            None,
+            "{input}"
+        );
+    }
     assert_eq!(parse_single(&hex("04000400"), TAG_OCTET_STRING), None);
     assert_eq!(parse_single(&hex("0400"), TAG_OCTET_STRING), Some(&[][..]));
     assert_eq!(parse_single(&hex("0400"), TAG_INTEGER), None);

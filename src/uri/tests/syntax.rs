@@ -9,6 +9,16 @@ fn scheme_is_case_insensitive() {
 }
 
 #[test]
+fn a_repeated_scheme_prefix_is_read_as_one() {
+    let uri = parse("pkcs11:pkcs11:token=web%20server");
+    assert_eq!(uri.token, some("web server"));
+    assert_eq!(uri, parse("pkcs11:token=web%20server"));
+    assert_eq!(parse("pkcs11:PKCS11:"), Pkcs11Uri::default());
+    // Only as a prefix: inside a value it is text.
+    assert_eq!(parse("pkcs11:object=pkcs11:x").object, some("pkcs11:x"));
+}
+
+#[test]
 fn empty_components_are_tolerated() {
     let uri = parse("pkcs11:;;token=a;;object=b;?&&pin-source=/p&");
     assert_eq!(uri.token, some("a"));
@@ -30,7 +40,7 @@ fn attribute_names_are_case_sensitive() {
 #[test]
 fn attributes_in_the_wrong_section_are_unknown() {
     // Refused by default (unknown_attributes.rs); skipped when unknown attributes are ignored.
-    let uri = parse_ignoring_unknown("pkcs11:pin-value=1234?object=foo");
+    let uri = parse_ignoring_unknown("pkcs11:module-name=x?object=foo");
     assert_eq!(uri, Pkcs11Uri::default());
 }
 

@@ -93,17 +93,17 @@ fn unknown_name_is_reported_before_its_value() {
 
 #[test]
 fn attributes_in_the_wrong_section_are_refused() {
-    let e = parse_err(b"pkcs11:token=t;pin-value=s3cr3t");
+    let e = parse_err(b"pkcs11:token=t;module-path=s3cr3t");
     assert_eq!(e.kind(), &ParseErrorKind::QueryAttributeInPath);
-    assert_eq!(e.attribute(), Some("pin-value"));
+    assert_eq!(e.attribute(), Some("module-path"));
     assert_eq!(e.offset(), 15);
     assert_eq!(
         e.to_string(),
-        "invalid pkcs11 URI: query attribute 'pin-value' in the path at byte 15 \
+        "invalid pkcs11 URI: query attribute 'module-path' in the path at byte 15 \
          (query attributes go after '?')"
     );
     assert!(!format!("{e:?}").contains("s3cr3t"));
-    for name in ["pin-source", "module-name", "module-path"] {
+    for name in ["module-name", "module-path"] {
         let e = parse_err(format!("pkcs11:{name}=x;object=k").as_bytes());
         assert_eq!(e.kind(), &ParseErrorKind::QueryAttributeInPath, "{name}");
         assert_eq!(e.attribute(), Some(name));
@@ -172,7 +172,7 @@ fn ignore_option_skips_unknown_and_misplaced_attributes() {
         "pkcs11:token=t;Object=rsa2048;type=private",
         "pkcs11:token=t;ID=%01;type=private",
         "pkcs11:token=t;type=private;vendor-aaa=value-a",
-        "pkcs11:token=t;type=private;pin-value=1234",
+        "pkcs11:token=t;type=private;module-name=x",
         "pkcs11:token=t;type=private?object=rsa2048",
         "pkcs11:token=t;type=private;x-vendor=1",
     ] {
@@ -191,6 +191,20 @@ fn ignore_option_skips_unknown_and_misplaced_attributes() {
         let e = Pkcs11Uri::parse_with(input.as_bytes(), IGNORE_UNKNOWN).unwrap_err();
         assert_eq!(e.kind(), &kind, "{input}");
     }
+}
+
+#[test]
+fn pin_attributes_in_the_path_are_taken_as_latchset_does() {
+    // They select nothing, so reading them in the path cannot widen a match; latchset's
+    // provider accepts them there and its URIs use them so.
+    let uri = parse("pkcs11:token=t;object=k;pin-value=1234");
+    assert_eq!(uri.pin_value.as_deref().map(|p| p.as_str()), Some("1234"));
+    assert_eq!(uri.object, some("k"));
+    let uri = parse("pkcs11:token=t;pin-source=file:/run/pin;object=k");
+    assert_eq!(uri.pin_source, some("file:/run/pin"));
+    // Still one of each.
+    let e = parse_err(b"pkcs11:pin-value=1;object=k?pin-value=2");
+    assert_eq!(e.kind(), &ParseErrorKind::Duplicate);
 }
 
 #[test]
@@ -214,7 +228,7 @@ fn unknown_attribute_errors_are_one_line_and_never_quote_values() {
     for input in [
         "pkcs11:objekt=s3cr3t",
         "pkcs11:Object=s3cr3t",
-        "pkcs11:pin-value=s3cr3t",
+        "pkcs11:module-path=s3cr3t",
         "pkcs11:?object=s3cr3t",
         &long,
     ] {
