@@ -14,7 +14,8 @@
 # The demo adds a few seconds on top of the release build this script makes anyway; set
 # SKIP_DEMO=1 to leave it out. Its output goes to target/demo (or DEMO_DIR). The matrix needs
 # root (chroot, mounts); on a fresh machine preparing its two roots takes a few minutes each.
-# Set SKIP_MATRIX=1 to leave it out; without root it is skipped with a message saying so.
+# The matrix runs only with MATRIX=1 for now (see issue 14); without root it is skipped with a
+# message saying so.
 #
 # Usage: scripts/test.sh        (from any directory)
 set -euo pipefail
@@ -125,8 +126,10 @@ else
     DEMO_DIR=${DEMO_DIR:-$repo/target/demo} bash scripts/demo.sh 2>&1 | tee -a "$run_log"
 fi
 
-if [ "${SKIP_MATRIX:-0}" = 1 ]; then
-    step "scripts/matrix.sh skipped (SKIP_MATRIX=1)"
+if [ "${MATRIX:-0}" != 1 ]; then
+    # Not yet part of the default run: after the issue-11/12/13 merges it has not been
+    # re-validated on OpenSSL 3.5 and 4.0 (issue 14 is still open). Run it with MATRIX=1.
+    step "scripts/matrix.sh skipped (set MATRIX=1 to run the compatibility matrix)"
 elif [ "$(id -u)" -ne 0 ]; then
     step "scripts/matrix.sh skipped: it needs root (chroot, mounts); run: sudo scripts/matrix.sh"
 else
